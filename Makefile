@@ -1,0 +1,28 @@
+# Entry points.  A new user needs two:  make demo  and  make check.
+#   make                 build everything (runs ./configure: fetch, patch, build)
+#   make demo            build, then run the main job with a readable report
+#   make check           build, then run the test suites; last line "N passed, N failed"
+#   make bench           the full benchmarks
+#   make export-patches  write the commits of build/qemu back to patches/qemu
+.PHONY: all build demo check bench export-patches clean distclean
+
+all: build
+
+build:
+	./configure
+
+demo: build
+	tests/functional/demo.sh
+
+check: build
+	scripts/check.sh
+
+export-patches:
+	scripts/qemu-tree.sh export
+
+clean:
+	rm -rf build/lib build/qemu/build
+
+# Also drops the QEMU checkout: commit and export your QEMU work first.
+distclean:
+	rm -rf build

@@ -1,0 +1,112 @@
+// memfault_kvm_probe(): does this kernel have KVM Userfault?
+//
+// Capabilities first, then the real test: a scratch VM must accept a memslot
+// with KVM_MEM_USERFAULT.  The capability number alone proves nothing (it has
+// moved between postings and mainline reused it), and an unknown memslot flag
+// is rejected with EINVAL, so the memslot update is what decides.
+#include "kvm_probe.h"
+
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "kvm_uapi.h"
+
+namespace memfault::kvm {
+
+namespace {
+
+// Closes an fd / unmaps memory on every return path.
+struct Fd {
+    int fd = -1;
+    ~Fd() { if (fd >= 0) ::close(fd); }
+};
+struct Mapping {
+    void *p = MAP_FAILED;
+    std::size_t len = 0;
+    ~Mapping() { if (p != MAP_FAILED) ::munmap(p, len); }
+};
+
+std::int64_t check_extension(int fd, unsigned long cap) {
+    int r = ::ioctl(fd, KVM_CHECK_EXTENSION, cap);
+    return r < 0 ? -errno : r;
+}
+
+} // namespace
+
+int try_userfault_memslot(int kvm_fd, std::uint64_t bitmap_misalign) {
+    Fd vm{::ioctl(kvm_fd, KVM_CREATE_VM, 0)};
+    if (vm.fd < 0)
+        return -errno;
+
+    const long page = ::sysconf(_SC_PAGESIZE);
+    Mapping mem;
+    mem.len = static_cast<std::size_t>(page);
+    mem.p = ::mmap(nullptr, mem.len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem.p == MAP_FAILED)
+        return -errno;
+
+    alignas(8) unsigned char bitmap[16] = {}; // one page => one bit
+    UserspaceMemoryRegion2 region{};
+    region.slot = 0;
+    region.flags = MEMFAULT_KVM_MEM_USERFAULT;
+    region.guest_phys_addr = 0;
+    region.memory_size = static_cast<std::uint64_t>(page);
+    region.userspace_addr = reinterpret_cast<std::uintptr_t>(mem.p);
+    region.userfault_bitmap = reinterpret_cast<std::uintptr_t>(bitmap) + bitmap_misalign;
+    if (::ioctl(vm.fd, kSetUserMemoryRegion2, &region) < 0)
+        return errno;
+    return 0;
+}
+
+} // namespace memfault::kvm
+
+using namespace memfault::kvm;
+
+extern "C" MemfaultStatus memfault_kvm_probe(int kvm_fd, MemfaultKvmSupport *out) {
+    if (kvm_fd < 0 || out == nullptr)
+        return MEMFAULT_EINVAL;
+    *out = MemfaultKvmSupport{};
+    out->slot_errno = -1;
+    out->cap_user_memory2 = check_extension(kvm_fd, kCapUserMemory2);
+    out->cap_memory_fault_info = check_extension(kvm_fd, kCapMemoryFaultInfo);
+    out->cap_userfault = check_extension(kvm_fd, MEMFAULT_KVM_CAP_USERFAULT);
+
+    struct { std::int64_t value; const char *name; unsigned num; } caps[] = {
+        {out->cap_user_memory2, "KVM_CAP_USER_MEMORY2", 231},
+        {out->cap_memory_fault_info, "KVM_CAP_MEMORY_FAULT_INFO", 232},
+        {out->cap_userfault, "KVM_CAP_USERFAULT", MEMFAULT_KVM_CAP_USERFAULT},
+    };
+    for (const auto &c : caps) {
+        if (c.value <= 0) {
+            std::snprintf(out->reason, sizeof(out->reason),
+                          "the kernel does not report %s (capability %u): it lacks KVM Userfault",
+                          c.name, c.num);
+            return MEMFAULT_OK;
+        }
+    }
+
+    int r = try_userfault_memslot(kvm_fd, 0);
+    if (r < 0) {
+        out->slot_errno = -r;
+        std::snprintf(out->reason, sizeof(out->reason),
+                      "could not create a scratch VM to probe KVM_MEM_USERFAULT: %s",
+                      std::strerror(-r));
+        return MEMFAULT_ESYS;
+    }
+    out->slot_errno = r;
+    if (r != 0) {
+        std::snprintf(out->reason, sizeof(out->reason),
+                      "the kernel reports KVM_CAP_USERFAULT (capability %u) but rejects a memslot "
+                      "with KVM_MEM_USERFAULT: %s; it lacks KVM Userfault",
+                      MEMFAULT_KVM_CAP_USERFAULT, std::strerror(r));
+        return MEMFAULT_OK;
+    }
+    out->supported = true;
+    return MEMFAULT_OK;
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The project's test command (make check): every suite through meson test, then
+# one summary line, "N passed, N failed", which is always the last line printed.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+
+summary() {
+    "$MF_PYTHON" - "$MF_BUILD/lib/meson-logs/testlog.json" <<'PY'
+import json, sys
+counts = {}
+try:
+    for line in open(sys.argv[1]):
+        r = json.loads(line)
+        counts[r["result"]] = counts.get(r["result"], 0) + 1
+except FileNotFoundError:
+    pass
+ok = counts.pop("OK", 0) + counts.pop("EXPECTEDFAIL", 0)
+skip = counts.pop("SKIP", 0)
+failed = sum(counts.values())
+if skip:
+    print(f"{skip} skipped")
+print(f"{ok} passed, {failed} failed")
+PY
+}
+
+tools_env
+rm -f "$MF_BUILD/lib/meson-logs/testlog.json"
+step "check: running the test suites (meson test)"
+"$MF_ROOT/scripts/meson" test -C "$MF_BUILD/lib" --print-errorlogs --num-processes 1 "$@"
+rc=$?
+summary
+exit $rc

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# A private apt for Debian trixie: its own sources list, lists and cache under
+# $MF_CACHE/apt.  The system's apt configuration and state are never touched.
+#
+#   scripts/debian-apt.sh update            refresh the trixie lists (at most daily)
+#   scripts/debian-apt.sh source PKG=VER    download a source package into the cwd
+#   scripts/debian-apt.sh download PKG=VER  download a binary package into the cwd
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+APT_DIR="$MF_CACHE/apt"
+mkdir -p "$APT_DIR/lists/partial" "$APT_DIR/cache/archives/partial" "$APT_DIR/etc"
+cat > "$APT_DIR/etc/trixie.list" <<LIST
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main
+deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main
+LIST
+
+apt_private() {
+    apt-get -q \
+        -o Dir::Etc::SourceParts=/dev/null \
+        -o Dir::Etc::sourcelist="$APT_DIR/etc/trixie.list" \
+        -o Dir::Etc::Preferences=/dev/null \
+        -o Dir::Etc::PreferencesParts=/dev/null \
+        -o Dir::State::Lists="$APT_DIR/lists" \
+        -o Dir::Cache="$APT_DIR/cache" \
+        -o APT::Sandbox::User=root \
+        "$@"
+}
+
+case "${1:-}" in
+update)
+    stamp="$APT_DIR/lists/.updated"
+    if [ -z "$(find "$stamp" -mmin -1440 2>/dev/null)" ]; then
+        step "apt (trixie, private): updating package lists"
+        apt_private update
+        touch "$stamp"
+    fi ;;
+source)   shift; apt_private source --download-only "$@" ;;
+download) shift; apt_private download "$@" ;;
+*) die "usage: $0 update | source PKG=VER | download PKG=VER" ;;
+esac

@@ -1,0 +1,26 @@
+# Pinned inputs from Debian's archive.  Every download is checked against these.
+# Changing a version means changing its checksum in the same commit.
+
+# QEMU 10.0.13 from trixie's source package.
+QEMU_DEB_VERSION='1:10.0.13+ds-0+deb13u1'
+QEMU_UPSTREAM='10.0.13'
+QEMU_ORIG='qemu_10.0.13+ds.orig.tar.xz'
+QEMU_ORIG_SHA256='6a0888e806c2ffc0c5f0733e974f9aea55491950d3c47c98669c8b236dde59ae'
+QEMU_DEBIAN='qemu_10.0.13+ds-0+deb13u1.debian.tar.xz'
+QEMU_DEBIAN_SHA256='da73c092f5684c551b0334d675eb16a3dec91e1edea94759cfb1102fa4a0364e'
+
+# QEMU 10.0 needs meson >= 1.5 and pycotap; bookworm's meson is 1.0.  These are
+# trixie's pure-Python packages, unpacked into the build tree, never installed.
+MESON_DEB='meson_1.7.0-1_all.deb'
+MESON_DEB_VERSION='1.7.0-1'
+MESON_DEB_SHA256='e92d04e60e784336883d537755d09b7dcb856809fa318a0931df3898e84ded95'
+PYCOTAP_DEB='python3-pycotap_1.3.1-2_all.deb'
+PYCOTAP_DEB_VERSION='1.3.1-2'
+PYCOTAP_DEB_SHA256='7e8dbf3ac06434275a461d0de79792e2b80126febc53866c89027adde5192ac9'
+
+# Packages from the machine's own Debian (bookworm) that building and testing need.
+BUILD_DEPS='build-essential pkg-config ninja-build ccache git xz-utils ca-certificates
+ python3 python3-venv clang lld llvm libclang-rt-14-dev
+ libgtest-dev libgmock-dev googletest libbenchmark-dev
+ libglib2.0-dev libpixman-1-dev libslirp-dev libfdt-dev zlib1g-dev
+ seabios qemu-system-data ipxe-qemu binutils'
