@@ -17,6 +17,9 @@ demo: build
 check: build
 	scripts/check.sh
 
+bench: build
+	scripts/meson test -C build/lib --benchmark --print-errorlogs --num-processes 1
+
 export-patches:
 	scripts/qemu-tree.sh export
 

@@ -10,7 +10,7 @@ export PKG_CONFIG_PATH="$MF_BUILD/prefix/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_C
 
 flags=(--target-list=x86_64-softmmu --enable-kvm --disable-tcg --enable-memfault
        --disable-docs --disable-rust --disable-install-blobs --disable-werror
-       --python=/usr/bin/python3 --meson="$MF_BUILD/tools/usr/bin/meson")
+       --python=/usr/bin/python3)
 want="${flags[*]}"
 if [ "$(cat "$bld/.mf-configure" 2>/dev/null)" != "$want" ]; then
     step "QEMU: configure ${flags[*]:0:4}"
@@ -22,7 +22,7 @@ fi
 
 step "QEMU: build qemu-system-x86_64 (ccache: $CCACHE_DIR)"
 NINJA_STATUS='[QEMU %f/%t %es] ' ninja -C "$bld" qemu-system-x86_64 "$@" |
-    awk '/^\[QEMU/ { n++; if (n % 100 && $0 !~ /FAILED|error/) next } { print; fflush() }'
+    awk '/^\[QEMU/ { n++; if (n % 100 && $0 !~ /FAILED/) next } { print; fflush() }'
 [ "${PIPESTATUS[0]}" = 0 ] || die "QEMU build failed"
 
 # A QEMU run from its build tree looks for firmware in qemu-bundle: point it at
@@ -31,7 +31,8 @@ fw="$bld/qemu-bundle/usr/local/share/qemu"
 mkdir -p "$fw"
 for d in /usr/share/seabios /usr/share/qemu /usr/lib/ipxe/qemu; do
     for f in "$d"/*; do
-        [ -e "$f" ] && [ ! -e "$fw/${f##*/}" ] && ln -s "$f" "$fw/${f##*/}"
+        t="$fw/${f##*/}"
+        [ -e "$f" ] && [ ! -e "$t" ] && [ ! -L "$t" ] && ln -s "$f" "$t"
     done
 done
 true
