@@ -63,6 +63,10 @@ public:
         MutexLock l(mu_);
         cv_.notify_all();
     }
+    bool is_waiting() MF_EXCLUDES(mu_) {
+        MutexLock l(mu_);
+        return in_wait_;
+    }
     // Block until the vCPU thread is not inside wait() (for engine free).
     void drain() MF_EXCLUDES(mu_) {
         MutexLock l(mu_);

@@ -368,7 +368,7 @@ void Engine::stats(MemfaultStats &o) const {
 MemfaultStatus Engine::vcpu_stats(std::uint32_t vcpu, MemfaultVcpuStats &o) const {
     if (vcpu >= nvcpus_)
         return MEMFAULT_EINVAL;
-    const Vcpu &v = vcpus_[vcpu];
+    Vcpu &v = vcpus_[vcpu];
     o = MemfaultVcpuStats{};
     o.exits = v.exits.get();
     o.requests_sent = v.sent.get();
@@ -376,6 +376,7 @@ MemfaultStatus Engine::vcpu_stats(std::uint32_t vcpu, MemfaultVcpuStats &o) cons
     o.waits = v.waits.get();
     o.blocked_ns = v.blocked_ns.get();
     o.latency_max_ns = v.latency.max();
+    o.waiting = v.waiter.is_waiting();
     return MEMFAULT_OK;
 }
 

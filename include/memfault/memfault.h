@@ -193,9 +193,12 @@ MemfaultStatus memfault_engine_new(const MemfaultConfig *config, const MemfaultO
                                    void *opaque, MemfaultEngine **out);
 
 /*
- * Free @e (NULL is ignored).  It first does memfault_engine_shutdown() and
- * waits until every vCPU blocked in memfault_vcpu_wait() has returned, so it
- * may be called while vCPUs wait; no other call may be running or start.
+ * Free @e (NULL is ignored).  The normal order is memfault_engine_shutdown(),
+ * then make sure no thread is inside an engine call, then free.  As a safety
+ * net, free itself shuts down and waits until every vCPU *blocked* in
+ * memfault_vcpu_wait() (MemfaultVcpuStats.waiting) has returned, so it may
+ * be called while vCPUs are blocked there; no other call may be running or
+ * start.
  */
 void memfault_engine_free(MemfaultEngine *e);
 
@@ -356,6 +359,7 @@ typedef struct MemfaultVcpuStats {
     uint64_t waits;
     uint64_t blocked_ns;         /* total fault-to-resume time */
     uint64_t latency_max_ns;
+    bool waiting;                /* blocked in memfault_vcpu_wait() right now */
 } MemfaultVcpuStats;
 
 /* Returns MEMFAULT_OK or MEMFAULT_EINVAL (NULL, bad vCPU). */

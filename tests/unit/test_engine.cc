@@ -151,6 +151,7 @@ TEST_F(Engine, ArrivalAfterTheRequestWhileWaiting) {
     EXPECT_EQ(vs.exits, 1u);
     EXPECT_EQ(vs.requests_sent, 1u);
     EXPECT_EQ(vs.waits, 1u);
+    EXPECT_FALSE(vs.waiting);
 }
 
 TEST_F(Engine, DuplicateAndUnrequestedArrivals) {
@@ -221,7 +222,12 @@ TEST_F(Engine, FreeWhileNThreadsWait) {
             EXPECT_EQ(memfault_vcpu_wait(e, v, kForever), MEMFAULT_SHUTDOWN);
         });
     in.arrive_and_wait();
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    // Free is allowed once they are blocked in the wait (not while entering it).
+    for (std::uint32_t v = 0; v < kVcpus; v++) {
+        MemfaultVcpuStats vs{};
+        while (memfault_get_vcpu_stats(e, v, &vs) == MEMFAULT_OK && !vs.waiting)
+            std::this_thread::yield();
+    }
     memfault_engine_free(e); // must wake them all and return
     e = nullptr;
     for (auto &x : t)
