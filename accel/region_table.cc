@@ -44,7 +44,7 @@ const Snapshot::BlockSlots *Snapshot::find_block(std::string_view idstr) const {
 }
 
 const Snapshot::BlockSlots *Snapshot::find_block(const Block *b) const {
-    return find_block(std::string_view(b->idstr));
+    return b->index < by_index.size() ? &blocks[by_index[b->index]] : nullptr;
 }
 
 RegionTable::RegionTable(std::uint64_t kvm_page_size) : kvm_page_size_(kvm_page_size) {
@@ -80,7 +80,9 @@ MemfaultStatus RegionTable::add_block(std::string_view idstr, std::uint64_t leng
                                     return std::string_view(x.block->idstr) < id;
                                 });
     next->blocks.insert(pos, Snapshot::BlockSlots{b.get(), {}});
-    next->by_index.push_back(b.get());
+    next->by_index.resize(blocks_.size() + 1);
+    for (std::uint32_t i = 0; i < next->blocks.size(); i++)
+        next->by_index[next->blocks[i].block->index] = i;
     blocks_.push_back(std::move(b));
     publish(std::move(next));
     return MEMFAULT_OK;

@@ -87,7 +87,7 @@ struct Snapshot {
     };
     std::vector<Slot *> by_gpa;       // sorted by gpa, non-overlapping
     std::vector<BlockSlots> blocks;   // sorted by idstr
-    std::vector<Block *> by_index;    // Block::index -> block
+    std::vector<std::uint32_t> by_index; // Block::index -> position in blocks
 
     const Slot *find_gpa(std::uint64_t gpa) const;
     const Slot *find_host(std::uintptr_t host) const; // O(slots)

@@ -270,21 +270,17 @@ MemfaultStatus Engine::arrive(Block &b, std::uint64_t offset, std::uint64_t len)
         return MEMFAULT_EINVAL;
     if (offset >= b.length || len > b.length - offset)
         return MEMFAULT_ENOBLOCK;
-    std::vector<Waiter> waiters;
+    // Reused across calls: an arrival allocates nothing once warmed up.
+    thread_local std::vector<Waiter> waiters;
     for (std::uint64_t bp = offset / b.page_size; bp < (offset + len) / b.page_size; bp++) {
         // 1. arrived bit + userfault bits (release), 2. take the waiters under
         // the shard lock (InflightTable::join() re-checks presence under the
         // same lock), 3. wake them with no shard lock held.
         std::uint64_t newly = regions_.mark_arrived(b, bp * b.kvm_per_page, b.kvm_per_page);
         waiters.clear();
-        bool was_inflight = inflight_.complete(make_key(b.index, bp), waiters);
-        if (!newly) {
+        inflight_.complete(make_key(b.index, bp), waiters, newly != 0);
+        if (!newly)
             shared_.duplicate.add();
-        } else {
-            shared_.arrived.add();
-            if (!was_inflight)
-                shared_.unrequested.add();
-        }
         for (const Waiter &w : waiters)
             if (w.vcpu < nvcpus_)
                 vcpus_[w.vcpu].waiter.complete(w.gen);
@@ -317,7 +313,7 @@ MemfaultStatus Engine::resend_requests() {
         while (j < keys.size() && j - i < readahead_pages_ && keys[j] == keys[j - 1] + 1 &&
                key_block(keys[j]) == key_block(keys[i]))
             j++;
-        const Block &b = *snap.by_index.at(key_block(keys[i]));
+        const Block &b = *snap.blocks.at(snap.by_index.at(key_block(keys[i]))).block;
         if (send(b, key_page(keys[i]), j - i) == 0) {
             shared_.resends.add();
             shared_.pages_requested.add(j - i);
@@ -352,8 +348,9 @@ void Engine::stats(MemfaultStats &o) const {
     o.requests_failed += shared_.failed.get();
     o.pages_requested += shared_.pages_requested.get();
     o.requests_joined += shared_.joined.get();
-    o.pages_arrived = shared_.arrived.get();
-    o.arrivals_unrequested = shared_.unrequested.get();
+    const InflightTable::ArrivalCounts ac = inflight_.arrival_counts();
+    o.pages_arrived = ac.arrived;
+    o.arrivals_unrequested = ac.unrequested;
     o.arrivals_duplicate = shared_.duplicate.get();
     o.resends = shared_.resends.get();
     o.inflight = inflight_.size();

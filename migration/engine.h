@@ -91,8 +91,7 @@ private:
     };
 
     struct alignas(64) SharedStats {
-        SharedCounter sent, failed, pages_requested, joined, arrived, unrequested, duplicate,
-            resends;
+        SharedCounter sent, failed, pages_requested, joined, duplicate, resends;
     };
 
     Phase phase() const {

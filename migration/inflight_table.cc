@@ -3,13 +3,20 @@
 
 namespace memfault {
 
-bool InflightTable::complete(PageKey key, std::vector<Waiter> &out) {
+bool InflightTable::complete(PageKey key, std::vector<Waiter> &out, bool first_arrival) {
     Shard &s = shard_of(key);
     MutexLock l(s.mu);
     auto it = s.map.find(key);
-    if (it == s.map.end())
+    if (first_arrival)
+        s.counts.arrived++;
+    if (it == s.map.end()) {
+        if (first_arrival)
+            s.counts.unrequested++;
         return false;
-    out.insert(out.end(), it->second.waiters.begin(), it->second.waiters.end());
+    }
+    if (it->second.has_first)
+        out.push_back(it->second.first);
+    out.insert(out.end(), it->second.more.begin(), it->second.more.end());
     s.map.erase(it);
     return true;
 }
@@ -22,6 +29,16 @@ std::vector<PageKey> InflightTable::keys() const {
             out.push_back(kv.first);
     }
     return out;
+}
+
+InflightTable::ArrivalCounts InflightTable::arrival_counts() const {
+    ArrivalCounts c;
+    for (const Shard &s : shards_) {
+        MutexLock l(s.mu);
+        c.arrived += s.counts.arrived;
+        c.unrequested += s.counts.unrequested;
+    }
+    return c;
 }
 
 std::uint64_t InflightTable::size() const {

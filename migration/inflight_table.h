@@ -58,20 +58,53 @@ public:
     bool insert_if_absent(PageKey key, Present present);
 
     // The page arrived: remove it and append its waiters to @out.  Returns
-    // false when it was not in flight.
-    bool complete(PageKey key, std::vector<Waiter> &out);
+    // false when it was not in flight.  @first_arrival: the page was not
+    // present before (counted here, under the lock the arrival takes anyway,
+    // rather than in a counter every arriving thread would bounce).
+    bool complete(PageKey key, std::vector<Waiter> &out, bool first_arrival);
+
+    struct ArrivalCounts {
+        std::uint64_t arrived = 0;     // first arrivals
+        std::uint64_t unrequested = 0; // ... of pages not in flight
+    };
+    ArrivalCounts arrival_counts() const;
 
     // Every key in flight now (for resend), unsorted.
     std::vector<PageKey> keys() const;
     std::uint64_t size() const;
 
 private:
+    // Most pages have one waiter: it is stored inline, more go to `more`.
     struct Entry {
-        std::vector<Waiter> waiters;
+        Waiter first{0, 0};
+        bool has_first = false;
+        std::vector<Waiter> more;
+
+        void add(const Waiter &w) {
+            // A vCPU already waiting here (re-joined after a kick) only gets
+            // its generation updated.
+            if (has_first && first.vcpu == w.vcpu) {
+                first.gen = w.gen;
+                return;
+            }
+            for (auto &x : more) {
+                if (x.vcpu == w.vcpu) {
+                    x.gen = w.gen;
+                    return;
+                }
+            }
+            if (!has_first) {
+                first = w;
+                has_first = true;
+            } else {
+                more.push_back(w);
+            }
+        }
     };
     struct alignas(64) Shard {
         mutable Mutex mu;
         std::unordered_map<PageKey, Entry> map MF_GUARDED_BY(mu);
+        ArrivalCounts counts MF_GUARDED_BY(mu);
     };
     static constexpr unsigned kShards = 64;
 
@@ -90,19 +123,8 @@ InflightTable::Join InflightTable::join(PageKey key, const Waiter *waiter, Prese
     if (present())
         return Join::kPresent;
     auto [it, created] = s.map.try_emplace(key);
-    if (waiter) {
-        auto &w = it->second.waiters;
-        bool found = false;
-        for (auto &x : w) {
-            if (x.vcpu == waiter->vcpu) {
-                x.gen = waiter->gen; // re-joined after a kick: same vCPU, newer wait
-                found = true;
-                break;
-            }
-        }
-        if (!found)
-            w.push_back(*waiter);
-    }
+    if (waiter)
+        it->second.add(*waiter);
     return created ? Join::kCreated : Join::kJoined;
 }
 
