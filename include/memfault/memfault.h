@@ -41,10 +41,46 @@ typedef enum MemfaultStatus {
     MEMFAULT_EINVAL,
     /* A system call failed unexpectedly; the function documents where errno went. */
     MEMFAULT_ESYS,
+
+    /* -- Outcomes of a fault (not errors) -- */
+    /* The page is present: re-enter the guest. */
+    MEMFAULT_RESOLVED,
+    /* The page is in flight (this call sent the request or joined one). */
+    MEMFAULT_WAIT,
+    /* Nothing to wait for, re-enter the guest (demand paging has ended). */
+    MEMFAULT_RETRY,
+
+    /* -- How a memfault_vcpu_wait() ended (not errors) -- */
+    MEMFAULT_ARRIVED,   /* the page this vCPU waits for is in place */
+    MEMFAULT_KICKED,    /* memfault_vcpu_kick[_all]() asked the vCPU to leave */
+    MEMFAULT_TIMEDOUT,  /* the wait's timeout passed */
+
+    /* -- The engine is going away or the migration failed -- */
+    MEMFAULT_SHUTDOWN,  /* memfault_engine_shutdown() (or _free) was called */
+    MEMFAULT_FAILED,    /* memfault_engine_fail(): the migration failed */
+
+    /* -- A bad memory-fault exit or request: fatal for that vCPU -- */
+    MEMFAULT_EFLAGS,     /* exit flags lack USERFAULT or have unknown bits */
+    MEMFAULT_ENOREGION,  /* address outside every registered memslot */
+    MEMFAULT_ESIZE,      /* size 0, not a page multiple, misaligned or crossing a memslot */
+    MEMFAULT_ENOTPAGED,  /* the page's RAMBlock is not being demand-paged */
+
+    /* -- Registration and requests -- */
+    MEMFAULT_ENOBLOCK,   /* no RAMBlock with that idstr, or offset outside it */
+    MEMFAULT_EEXIST,     /* slot id, RAMBlock idstr or guest range already registered */
+    MEMFAULT_EBUSY,      /* the RAMBlock was already seeded */
+    MEMFAULT_ESEND,      /* ops->send_request failed; the request stays recorded */
+    MEMFAULT_ENOMEM,     /* out of memory */
 } MemfaultStatus;
 
 /* A static, never-NULL English message for @status (unknown values included). */
 const char *memfault_status_str(MemfaultStatus status);
+
+/*
+ * True for the statuses that mean "stop this vCPU / report an error":
+ * everything except OK, RESOLVED, WAIT, RETRY, ARRIVED, KICKED, TIMEDOUT.
+ */
+bool memfault_status_is_error(MemfaultStatus status);
 
 /* ---- Capability probe ------------------------------------------------- */
 
@@ -77,6 +113,258 @@ typedef struct MemfaultKvmSupport {
  * text in out->reason).
  */
 MemfaultStatus memfault_kvm_probe(int kvm_fd, MemfaultKvmSupport *out);
+
+/* ---- The memfault engine ---------------------------------------------- */
+/*
+ * Lifecycle of a page request (docs/engine.md has the long version):
+ *
+ *  1. Setup (BQL held, no vCPU running memfault code yet):
+ *     memfault_engine_new(); memfault_block_add() for every RAMBlock;
+ *     memfault_slot_add() for every KVM memslot; memfault_slot_bitmap()
+ *     gives the address QEMU puts in kvm_userspace_memory_region2's
+ *     userfault_bitmap.  Slots may be added and removed later too.
+ *  2. Postcopy starts listening: memfault_block_seed() per RAMBlock from its
+ *     receivedmap.  Every page not yet received gets its bit set; from now
+ *     on KVM exits with KVM_EXIT_MEMORY_FAULT on those pages.
+ *  3. A vCPU thread (without the BQL) gets such an exit and calls
+ *     memfault_vcpu_handle_exit().  The first thread to want a page sends
+ *     the request through ops->send_request; later faults on the same page
+ *     (other vCPUs, or the userfaultfd fault thread through
+ *     memfault_request_page()) join it and send nothing.  On MEMFAULT_WAIT
+ *     the vCPU calls memfault_vcpu_wait().
+ *  4. The listen / preempt thread places the page (UFFDIO_COPY), sets the
+ *     receivedmap bit, then calls memfault_page_arrived(): the page's bits
+ *     are cleared with a release store (KVM's read of the bitmap pairs with
+ *     it) and every vCPU waiting for it wakes with MEMFAULT_ARRIVED.
+ *  5. A wait also ends on memfault_vcpu_kick() (QEMU's cpu kick: pause,
+ *     exit_request, quit) with MEMFAULT_KICKED; the request stays in flight
+ *     and the vCPU joins it again when it re-enters and faults again.
+ *  6. Postcopy paused: sends fail (-EIO) but requests stay recorded;
+ *     after recovery memfault_resend_requests() sends them all again.
+ *  7. The end: memfault_engine_end() when every page is in place (bits
+ *     cleared, later exits RETRY); memfault_engine_fail() when the
+ *     migration failed; memfault_engine_shutdown() / _free() to tear down.
+ *     Waiting vCPUs always return: MEMFAULT_FAILED / MEMFAULT_SHUTDOWN.
+ *
+ * Threads: every function may be called from any thread unless it says
+ * otherwise; none takes or needs the BQL; none calls back into QEMU except
+ * through ops->send_request, always with no engine lock held (so that
+ * callback may call the engine again).  A given vCPU index must be driven by
+ * one thread at a time (its vCPU thread).
+ */
+
+typedef struct MemfaultEngine MemfaultEngine;
+
+/* KVM_MEMORY_EXIT_FLAG_PRIVATE: may accompany USERFAULT on guest_memfd slots. */
+#define MEMFAULT_KVM_MEMORY_EXIT_FLAG_PRIVATE   (1ull << 3)
+
+typedef struct MemfaultOps {
+    /*
+     * Ask the migration source for @len bytes at @offset of RAMBlock @idstr
+     * (a REQ_PAGES_ID message; always name the block).  @offset and @len
+     * are multiples of the block's page size.  Called concurrently from
+     * vCPU threads, the fault thread and memfault_resend_requests().
+     * Returns 0 or -errno (e.g. -EIO while postcopy is paused); a failed
+     * request stays recorded for memfault_resend_requests().
+     */
+    int (*send_request)(void *opaque, const char *idstr, uint64_t offset, uint64_t len);
+} MemfaultOps;
+
+typedef struct MemfaultConfig {
+    /* vCPU indexes passed to memfault_vcpu_*() are < max_vcpus (>= 1). */
+    uint32_t max_vcpus;
+    /* The page size of the userfault bitmaps (KVM's PAGE_SIZE); 0 = 4096. */
+    uint64_t kvm_page_size;
+    /*
+     * Read-ahead: a request may cover up to this many block pages starting
+     * at the faulting one, stopping at the first page already present or in
+     * flight.  0 or 1 = off (one page per request).  At most 512.
+     */
+    uint32_t readahead_pages;
+} MemfaultConfig;
+
+/*
+ * Create an engine.  @ops is copied; @opaque is passed to every callback.
+ * Returns MEMFAULT_OK and *@out; MEMFAULT_EINVAL (NULL argument, no
+ * send_request, max_vcpus 0, page size not a power of two >= 4096,
+ * readahead_pages > 512); MEMFAULT_ENOMEM.
+ */
+MemfaultStatus memfault_engine_new(const MemfaultConfig *config, const MemfaultOps *ops,
+                                   void *opaque, MemfaultEngine **out);
+
+/*
+ * Free @e (NULL is ignored).  The normal order is memfault_engine_shutdown(),
+ * then make sure no thread is inside an engine call, then free.  As a safety
+ * net, free itself shuts down and waits until every vCPU *blocked* in
+ * memfault_vcpu_wait() (MemfaultVcpuStats.waiting) has returned, so it may
+ * be called while vCPUs are blocked there; no other call may be running or
+ * start.
+ */
+void memfault_engine_free(MemfaultEngine *e);
+
+/*
+ * Register a RAMBlock: @idstr (copied, 1..255 bytes), @length (its
+ * max_length, a multiple of @page_size), @page_size (the block's host page
+ * size, a power of two multiple of the KVM page size, e.g. 2M for
+ * hugetlbfs).  Returns MEMFAULT_OK, MEMFAULT_EINVAL, MEMFAULT_EEXIST (idstr
+ * already registered), MEMFAULT_ENOMEM.
+ */
+MemfaultStatus memfault_block_add(MemfaultEngine *e, const char *idstr, uint64_t length,
+                                  uint64_t page_size);
+
+/*
+ * Register KVM memslot @slot: guest range [@gpa, @gpa + @size) backed by
+ * @host, which is @offset bytes into RAMBlock @idstr.  gpa, size and offset
+ * are multiples of the KVM page size.  The slot's bitmap is allocated here;
+ * if the block is already seeded it starts with the bits of the pages not
+ * yet arrived.  Returns MEMFAULT_OK, MEMFAULT_EINVAL (alignment, size 0,
+ * NULL), MEMFAULT_ENOBLOCK (unknown idstr or range outside the block),
+ * MEMFAULT_EEXIST (slot id or overlapping guest range), MEMFAULT_ENOMEM.
+ */
+MemfaultStatus memfault_slot_add(MemfaultEngine *e, uint32_t slot, uint64_t gpa, uint64_t size,
+                                 void *host, const char *idstr, uint64_t offset);
+
+/*
+ * Unregister memslot @slot (after QEMU removed it from KVM).  Its bitmap
+ * stays allocated until memfault_engine_free(), so a stale pointer in KVM
+ * is never a use-after-free.  Returns MEMFAULT_OK, MEMFAULT_ENOREGION.
+ */
+MemfaultStatus memfault_slot_remove(MemfaultEngine *e, uint32_t slot);
+
+/*
+ * The userfault bitmap of @slot for KVM_SET_USER_MEMORY_REGION2: *@bitmap
+ * (8-byte aligned; bit i = KVM page i of the slot, set = missing) and
+ * *@nbits.  Owned by the engine.  Returns MEMFAULT_OK, MEMFAULT_EINVAL,
+ * MEMFAULT_ENOREGION.
+ */
+MemfaultStatus memfault_slot_bitmap(MemfaultEngine *e, uint32_t slot, unsigned long **bitmap,
+                                    uint64_t *nbits);
+
+/*
+ * Start demand paging RAMBlock @idstr: @receivedmap (may be NULL = nothing
+ * received) has one bit per KVM page of the block (QEMU's receivedmap for a
+ * 4 KiB target page), @nbits = length / KVM page size.  Every page not
+ * received gets its bit set in every slot mapping it.  Arrivals before,
+ * during or after the seed are all fine: the engine keeps its own record of
+ * arrived pages and never sets a bit for one of them.  Returns MEMFAULT_OK,
+ * MEMFAULT_EINVAL (@nbits wrong), MEMFAULT_ENOBLOCK, MEMFAULT_EBUSY
+ * (already seeded, or demand paging has ended), MEMFAULT_SHUTDOWN,
+ * MEMFAULT_FAILED.
+ */
+MemfaultStatus memfault_block_seed(MemfaultEngine *e, const char *idstr,
+                                   const unsigned long *receivedmap, uint64_t nbits);
+
+/*
+ * A vCPU thread got KVM_EXIT_MEMORY_FAULT (@gpa, @size, @flags from
+ * kvm_run->memory_fault).  Call without the BQL.  Returns:
+ *   MEMFAULT_RESOLVED   the page is present: re-enter the guest;
+ *   MEMFAULT_WAIT       the page is in flight: call memfault_vcpu_wait();
+ *   MEMFAULT_RETRY      demand paging has ended: re-enter the guest;
+ * and, fatal for this exit (stop the VM, report memfault_status_str()):
+ *   MEMFAULT_EFLAGS, MEMFAULT_ENOREGION, MEMFAULT_ESIZE, MEMFAULT_ENOTPAGED,
+ *   MEMFAULT_FAILED, MEMFAULT_SHUTDOWN, MEMFAULT_EINVAL (bad vCPU or NULL).
+ * A send failure still returns MEMFAULT_WAIT: the request is recorded and
+ * memfault_resend_requests() sends it after recovery.  If @size covers
+ * several pages, the vCPU waits for the first missing one; re-entering
+ * faults on the next.
+ */
+MemfaultStatus memfault_vcpu_handle_exit(MemfaultEngine *e, uint32_t vcpu, uint64_t gpa,
+                                         uint64_t size, uint64_t flags);
+
+/*
+ * Block the vCPU until the page of its last MEMFAULT_WAIT is in place, it is
+ * kicked, or the engine ends; never spins.  @timeout_ns < 0 waits forever.
+ * Returns MEMFAULT_ARRIVED (re-enter the guest), MEMFAULT_KICKED (handle
+ * exit_request / pause, then re-enter: it will fault and join again),
+ * MEMFAULT_TIMEDOUT, MEMFAULT_RETRY (demand paging ended), MEMFAULT_FAILED,
+ * MEMFAULT_SHUTDOWN, MEMFAULT_EINVAL (bad vCPU, or no wait pending).
+ */
+MemfaultStatus memfault_vcpu_wait(MemfaultEngine *e, uint32_t vcpu, int64_t timeout_ns);
+
+/*
+ * End @vcpu's current memfault_vcpu_wait(), or its next one if it is not
+ * waiting (a kick is never lost).  Any thread.  Returns MEMFAULT_OK,
+ * MEMFAULT_EINVAL.
+ */
+MemfaultStatus memfault_vcpu_kick(MemfaultEngine *e, uint32_t vcpu);
+MemfaultStatus memfault_vcpu_kick_all(MemfaultEngine *e);
+
+/*
+ * The userfaultfd fault thread (a non-vCPU access) needs the page at
+ * @offset of RAMBlock @idstr.  Shares the in-flight table with the vCPUs;
+ * does not wait.  Returns MEMFAULT_OK (this call sent the request),
+ * MEMFAULT_WAIT (already in flight: nothing sent), MEMFAULT_RESOLVED
+ * (present), MEMFAULT_ESEND (send failed; recorded), MEMFAULT_ENOBLOCK,
+ * MEMFAULT_ENOTPAGED, MEMFAULT_RETRY (ended), MEMFAULT_FAILED,
+ * MEMFAULT_SHUTDOWN, MEMFAULT_EINVAL.
+ */
+MemfaultStatus memfault_request_page(MemfaultEngine *e, const char *idstr, uint64_t offset);
+
+/*
+ * A page was placed (after UFFDIO_COPY / ZEROPAGE and after the receivedmap
+ * bit was set): @len bytes at @offset of RAMBlock @idstr, or at host
+ * address @host.  Both are multiples of the block's page size.  Clears the
+ * bits with a release store and wakes the waiters.  Arrivals before or
+ * without a request, and duplicates, are fine.  Returns MEMFAULT_OK,
+ * MEMFAULT_EINVAL (alignment), MEMFAULT_ENOBLOCK / MEMFAULT_ENOREGION.
+ */
+MemfaultStatus memfault_page_arrived(MemfaultEngine *e, const char *idstr, uint64_t offset,
+                                     uint64_t len);
+MemfaultStatus memfault_page_arrived_host(MemfaultEngine *e, const void *host, uint64_t len);
+
+/*
+ * Postcopy recovery: send every request still in flight again (coalesced
+ * into runs of up to readahead_pages).  Returns MEMFAULT_OK, MEMFAULT_ESEND
+ * (some sends failed; they stay recorded), MEMFAULT_EINVAL.
+ */
+MemfaultStatus memfault_resend_requests(MemfaultEngine *e);
+
+/*
+ * Every page is in place (postcopy END): clear every bit, later exits
+ * return MEMFAULT_RETRY, waiting vCPUs wake with MEMFAULT_RETRY.
+ */
+MemfaultStatus memfault_engine_end(MemfaultEngine *e);
+/* The migration failed: waits end and later exits return MEMFAULT_FAILED. */
+MemfaultStatus memfault_engine_fail(MemfaultEngine *e);
+/* Teardown: waits end and later calls return MEMFAULT_SHUTDOWN. */
+MemfaultStatus memfault_engine_shutdown(MemfaultEngine *e);
+
+/* ---- Statistics (readable at any time, from any thread) ------------- */
+
+typedef struct MemfaultStats {
+    uint64_t exits;              /* memory-fault exits handled */
+    uint64_t exits_present;      /* ... whose page was already present */
+    uint64_t requests_sent;      /* send_request calls that returned 0 */
+    uint64_t requests_failed;    /* send_request calls that failed */
+    uint64_t pages_requested;    /* block pages named by successful sends */
+    uint64_t requests_joined;    /* faults that joined an in-flight page (saved) */
+    uint64_t pages_arrived;      /* first arrivals of a block page */
+    uint64_t arrivals_unrequested; /* ... with no request in flight */
+    uint64_t arrivals_duplicate; /* arrivals of pages already present */
+    uint64_t resends;            /* requests sent by memfault_resend_requests() */
+    uint64_t kicks;              /* waits ended by a kick */
+    uint64_t inflight;           /* block pages in flight now */
+    /* fault-to-resume latency over every vCPU (exit to re-entry), ns */
+    uint64_t latency_count;
+    uint64_t latency_p50_ns;
+    uint64_t latency_p90_ns;
+    uint64_t latency_p99_ns;
+    uint64_t latency_max_ns;
+} MemfaultStats;
+
+typedef struct MemfaultVcpuStats {
+    uint64_t exits;
+    uint64_t requests_sent;
+    uint64_t requests_joined;
+    uint64_t waits;
+    uint64_t blocked_ns;         /* total fault-to-resume time */
+    uint64_t latency_max_ns;
+    bool waiting;                /* blocked in memfault_vcpu_wait() right now */
+} MemfaultVcpuStats;
+
+/* Returns MEMFAULT_OK or MEMFAULT_EINVAL (NULL, bad vCPU). */
+MemfaultStatus memfault_get_stats(MemfaultEngine *e, MemfaultStats *out);
+MemfaultStatus memfault_get_vcpu_stats(MemfaultEngine *e, uint32_t vcpu, MemfaultVcpuStats *out);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,380 @@
+// The memfault engine (engine.h): the request lifecycle end to end.
+#include "engine.h"
+
+#include <algorithm>
+#include <ctime>
+#include <vector>
+
+namespace memfault {
+
+namespace {
+
+std::uint64_t now_ns() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000u + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+bool is_pow2(std::uint64_t v) { return v && !(v & (v - 1)); }
+
+constexpr std::uint32_t kMaxReadahead = 512;
+
+} // namespace
+
+MemfaultStatus Engine::validate(const MemfaultConfig &c, const MemfaultOps &ops) {
+    std::uint64_t ps = c.kvm_page_size ? c.kvm_page_size : 4096;
+    if (!ops.send_request || c.max_vcpus == 0 || !is_pow2(ps) || ps < 4096 ||
+        c.readahead_pages > kMaxReadahead)
+        return MEMFAULT_EINVAL;
+    return MEMFAULT_OK;
+}
+
+Engine::Engine(const MemfaultConfig &c, const MemfaultOps &ops, void *opaque)
+    : kvm_page_size_(c.kvm_page_size ? c.kvm_page_size : 4096),
+      readahead_pages_(c.readahead_pages > 1 ? c.readahead_pages : 1), ops_(ops), opaque_(opaque),
+      nvcpus_(c.max_vcpus), regions_(kvm_page_size_), vcpus_(new Vcpu[c.max_vcpus]) {}
+
+Engine::~Engine() {
+    shutdown();
+    for (std::uint32_t i = 0; i < nvcpus_; i++)
+        vcpus_[i].waiter.drain();
+}
+
+// ---- phase ---------------------------------------------------------------
+
+MemfaultStatus Engine::phase_status(Phase p) {
+    switch (p) {
+    case Phase::kRunning: return MEMFAULT_OK;
+    case Phase::kEnded: return MEMFAULT_RETRY;
+    case Phase::kFailed: return MEMFAULT_FAILED;
+    case Phase::kShutdown: return MEMFAULT_SHUTDOWN;
+    }
+    return MEMFAULT_EINVAL;
+}
+
+MemfaultStatus Engine::move_to(Phase p) {
+    int cur = phase_.load(std::memory_order_relaxed);
+    // Only forward.  release: pairs with the acquire in phase().
+    while (cur < static_cast<int>(p) &&
+           !phase_.compare_exchange_weak(cur, static_cast<int>(p), std::memory_order_release,
+                                         std::memory_order_relaxed)) {
+    }
+    if (cur >= static_cast<int>(p))
+        return MEMFAULT_OK; // already there or past it
+    if (p == Phase::kEnded)
+        regions_.clear_all_userfault_bits();
+    // Each waiter re-checks the phase under its own mutex, which poke()
+    // takes after the store above: no waiter can miss the transition.
+    for (std::uint32_t i = 0; i < nvcpus_; i++)
+        vcpus_[i].waiter.poke();
+    return MEMFAULT_OK;
+}
+
+// ---- registration --------------------------------------------------------
+
+MemfaultStatus Engine::block_add(std::string_view idstr, std::uint64_t length,
+                                 std::uint64_t page_size) {
+    return regions_.add_block(idstr, length, page_size);
+}
+
+MemfaultStatus Engine::slot_add(std::uint32_t slot, std::uint64_t gpa, std::uint64_t size,
+                                std::uintptr_t host, std::string_view idstr, std::uint64_t offset) {
+    return regions_.add_slot(slot, gpa, size, host, idstr, offset, phase() == Phase::kRunning);
+}
+
+MemfaultStatus Engine::slot_remove(std::uint32_t slot) { return regions_.remove_slot(slot); }
+
+MemfaultStatus Engine::slot_bitmap(std::uint32_t slot, unsigned long **bitmap, std::uint64_t *nbits) {
+    const Slot *s = regions_.current().find_id(slot);
+    if (!s)
+        return MEMFAULT_ENOREGION;
+    *bitmap = const_cast<Slot *>(s)->userfault.kvm_address();
+    *nbits = s->userfault.nbits();
+    return MEMFAULT_OK;
+}
+
+MemfaultStatus Engine::block_seed(std::string_view idstr, const unsigned long *received,
+                                  std::uint64_t nbits) {
+    Phase p = phase();
+    if (p == Phase::kEnded)
+        return MEMFAULT_EBUSY;
+    if (p != Phase::kRunning)
+        return phase_status(p);
+    return regions_.seed_block(idstr, received, nbits);
+}
+
+// ---- requests ------------------------------------------------------------
+
+int Engine::send(const Block &b, std::uint64_t first, std::uint64_t n) {
+    int r = ops_.send_request(opaque_, b.idstr.c_str(), first * b.page_size, n * b.page_size);
+    return r > 0 ? -r : r; // a provider returning +errno is still a failure
+}
+
+std::uint64_t Engine::readahead(const Block &b, std::uint64_t bp) {
+    std::uint64_t extra = 0;
+    for (std::uint64_t k = 1; k < readahead_pages_; k++) {
+        std::uint64_t p = bp + k;
+        if (p >= b.pages() ||
+            !inflight_.insert_if_absent(make_key(b.index, p), [&] { return b.page_present(p); }))
+            break;
+        extra++;
+    }
+    return extra;
+}
+
+void Engine::finish_episode(Vcpu &v, std::uint64_t now) {
+    if (!v.episode_open)
+        return;
+    std::uint64_t d = now - v.episode_start_ns;
+    v.latency.record(d);
+    v.blocked_ns.add(d);
+    v.episode_open = false;
+}
+
+MemfaultStatus Engine::handle_exit(std::uint32_t vcpu, std::uint64_t gpa, std::uint64_t size,
+                                   std::uint64_t flags) {
+    if (vcpu >= nvcpus_)
+        return MEMFAULT_EINVAL;
+    const std::uint64_t t0 = now_ns();
+    Vcpu &v = vcpus_[vcpu];
+    v.exits.add();
+    const ExitDecision d = decode_exit({gpa, size, flags}, regions_.current(), phase(), kvm_page_size_);
+    switch (d.outcome) {
+    case ExitOutcome::kFatal:
+    case ExitOutcome::kRetry:
+        v.episode_open = false;
+        return d.reason;
+    case ExitOutcome::kPresent:
+        v.present.add();
+        if (!v.episode_open) { // a fault that never waited: it still cost this much
+            v.episode_open = true;
+            v.episode_start_ns = t0;
+        }
+        finish_episode(v, now_ns());
+        return MEMFAULT_RESOLVED;
+    case ExitOutcome::kRequest:
+        break;
+    }
+
+    const Block &b = *d.slot->block;
+    const PageKey key = make_key(b.index, d.block_page);
+    if (!v.episode_open || v.episode_key != key) {
+        v.episode_open = true;
+        v.episode_key = key;
+        v.episode_start_ns = t0;
+    }
+    // Register before the page can be completed: the arrival wakes (vcpu, gen).
+    const Waiter w{vcpu, v.waiter.begin_wait()};
+    const std::uint64_t bp = d.block_page;
+    switch (inflight_.join(key, &w, [&] { return b.page_present(bp); })) {
+    case InflightTable::Join::kPresent:
+        v.waiter.cancel_wait();
+        v.present.add();
+        finish_episode(v, now_ns());
+        return MEMFAULT_RESOLVED;
+    case InflightTable::Join::kJoined:
+        v.joined.add();
+        return MEMFAULT_WAIT;
+    case InflightTable::Join::kCreated:
+        break;
+    }
+    const std::uint64_t n = 1 + readahead(b, bp);
+    if (send(b, bp, n) == 0) {
+        v.sent.add();
+        v.pages_requested.add(n);
+    } else {
+        v.failed.add(); // still recorded: resend_requests() retries it
+    }
+    return MEMFAULT_WAIT;
+}
+
+MemfaultStatus Engine::wait(std::uint32_t vcpu, std::int64_t timeout_ns) {
+    if (vcpu >= nvcpus_)
+        return MEMFAULT_EINVAL;
+    Vcpu &v = vcpus_[vcpu];
+    if (!v.waiter.wait_pending())
+        return MEMFAULT_EINVAL;
+    v.waits.add();
+    std::chrono::steady_clock::time_point deadline;
+    if (timeout_ns >= 0)
+        deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(timeout_ns);
+    // Everything after the wake happens in on_end, under the waiter's mutex:
+    // once wait() returns, ~Engine() may already be freeing us.
+    return v.waiter.wait(
+        timeout_ns >= 0 ? &deadline : nullptr, [this] { return phase() != Phase::kRunning; },
+        [&](VcpuWaiter::End end) {
+            switch (end) {
+            case VcpuWaiter::End::kArrived:
+                finish_episode(v, now_ns());
+                return MEMFAULT_ARRIVED;
+            case VcpuWaiter::End::kKicked:
+                v.kicks.add();
+                return MEMFAULT_KICKED;
+            case VcpuWaiter::End::kTimedOut:
+                return MEMFAULT_TIMEDOUT;
+            case VcpuWaiter::End::kPhase:
+                break;
+            }
+            v.episode_open = false;
+            return phase_status(phase());
+        });
+}
+
+MemfaultStatus Engine::kick(std::uint32_t vcpu) {
+    if (vcpu >= nvcpus_)
+        return MEMFAULT_EINVAL;
+    vcpus_[vcpu].waiter.kick();
+    return MEMFAULT_OK;
+}
+
+MemfaultStatus Engine::kick_all() {
+    for (std::uint32_t i = 0; i < nvcpus_; i++)
+        vcpus_[i].waiter.kick();
+    return MEMFAULT_OK;
+}
+
+MemfaultStatus Engine::request_page(std::string_view idstr, std::uint64_t offset) {
+    if (Phase p = phase(); p != Phase::kRunning)
+        return phase_status(p);
+    const Snapshot::BlockSlots *bs = regions_.current().find_block(idstr);
+    if (!bs || offset >= bs->block->length)
+        return MEMFAULT_ENOBLOCK;
+    const Block &b = *bs->block;
+    // acquire: pairs with the seq_cst store in RegionTable::seed_block()
+    if (!b.seeded.load(std::memory_order_acquire))
+        return MEMFAULT_ENOTPAGED;
+    const std::uint64_t bp = offset / b.page_size;
+    switch (inflight_.join(make_key(b.index, bp), nullptr, [&] { return b.page_present(bp); })) {
+    case InflightTable::Join::kPresent:
+        return MEMFAULT_RESOLVED;
+    case InflightTable::Join::kJoined:
+        shared_.joined.add();
+        return MEMFAULT_WAIT;
+    case InflightTable::Join::kCreated:
+        break;
+    }
+    const std::uint64_t n = 1 + readahead(b, bp);
+    if (send(b, bp, n) != 0) {
+        shared_.failed.add();
+        return MEMFAULT_ESEND;
+    }
+    shared_.sent.add();
+    shared_.pages_requested.add(n);
+    return MEMFAULT_OK;
+}
+
+// ---- arrival -------------------------------------------------------------
+
+MemfaultStatus Engine::arrive(Block &b, std::uint64_t offset, std::uint64_t len) {
+    if (len == 0 || offset % b.page_size || len % b.page_size)
+        return MEMFAULT_EINVAL;
+    if (offset >= b.length || len > b.length - offset)
+        return MEMFAULT_ENOBLOCK;
+    // Reused across calls: an arrival allocates nothing once warmed up.
+    thread_local std::vector<Waiter> waiters;
+    for (std::uint64_t bp = offset / b.page_size; bp < (offset + len) / b.page_size; bp++) {
+        // 1. arrived bit + userfault bits (release), 2. take the waiters under
+        // the shard lock (InflightTable::join() re-checks presence under the
+        // same lock), 3. wake them with no shard lock held.
+        std::uint64_t newly = regions_.mark_arrived(b, bp * b.kvm_per_page, b.kvm_per_page);
+        waiters.clear();
+        inflight_.complete(make_key(b.index, bp), waiters, newly != 0);
+        if (!newly)
+            shared_.duplicate.add();
+        for (const Waiter &w : waiters)
+            if (w.vcpu < nvcpus_)
+                vcpus_[w.vcpu].waiter.complete(w.gen);
+    }
+    return MEMFAULT_OK;
+}
+
+MemfaultStatus Engine::page_arrived(std::string_view idstr, std::uint64_t offset, std::uint64_t len) {
+    const Snapshot::BlockSlots *bs = regions_.current().find_block(idstr);
+    if (!bs)
+        return MEMFAULT_ENOBLOCK;
+    return arrive(*bs->block, offset, len);
+}
+
+MemfaultStatus Engine::page_arrived_host(std::uintptr_t host, std::uint64_t len) {
+    const Slot *s = regions_.current().find_host(host);
+    if (!s)
+        return MEMFAULT_ENOREGION;
+    return arrive(*s->block, s->offset + (host - s->host), len);
+}
+
+MemfaultStatus Engine::resend_requests() {
+    std::vector<PageKey> keys = inflight_.keys();
+    std::sort(keys.begin(), keys.end());
+    const Snapshot &snap = regions_.current();
+    MemfaultStatus st = MEMFAULT_OK;
+    for (std::size_t i = 0; i < keys.size();) {
+        // A run of consecutive pages of one block, at most readahead_pages_.
+        std::size_t j = i + 1;
+        while (j < keys.size() && j - i < readahead_pages_ && keys[j] == keys[j - 1] + 1 &&
+               key_block(keys[j]) == key_block(keys[i]))
+            j++;
+        const Block &b = *snap.blocks.at(snap.by_index.at(key_block(keys[i]))).block;
+        if (send(b, key_page(keys[i]), j - i) == 0) {
+            shared_.resends.add();
+            shared_.pages_requested.add(j - i);
+        } else {
+            shared_.failed.add();
+            st = MEMFAULT_ESEND;
+        }
+        i = j;
+    }
+    return st;
+}
+
+// ---- statistics ----------------------------------------------------------
+
+void Engine::stats(MemfaultStats &o) const {
+    o = MemfaultStats{};
+    std::array<std::uint64_t, LatencyHistogram::kBuckets> acc{};
+    std::uint64_t max = 0;
+    for (std::uint32_t i = 0; i < nvcpus_; i++) {
+        const Vcpu &v = vcpus_[i];
+        o.exits += v.exits.get();
+        o.exits_present += v.present.get();
+        o.requests_sent += v.sent.get();
+        o.requests_failed += v.failed.get();
+        o.pages_requested += v.pages_requested.get();
+        o.requests_joined += v.joined.get();
+        o.kicks += v.kicks.get();
+        v.latency.accumulate(acc);
+        max = std::max(max, v.latency.max());
+    }
+    o.requests_sent += shared_.sent.get() + shared_.resends.get();
+    o.requests_failed += shared_.failed.get();
+    o.pages_requested += shared_.pages_requested.get();
+    o.requests_joined += shared_.joined.get();
+    const InflightTable::ArrivalCounts ac = inflight_.arrival_counts();
+    o.pages_arrived = ac.arrived;
+    o.arrivals_unrequested = ac.unrequested;
+    o.arrivals_duplicate = shared_.duplicate.get();
+    o.resends = shared_.resends.get();
+    o.inflight = inflight_.size();
+    for (auto c : acc)
+        o.latency_count += c;
+    o.latency_p50_ns = LatencyHistogram::quantile(acc, 0.50, max);
+    o.latency_p90_ns = LatencyHistogram::quantile(acc, 0.90, max);
+    o.latency_p99_ns = LatencyHistogram::quantile(acc, 0.99, max);
+    o.latency_max_ns = max;
+}
+
+MemfaultStatus Engine::vcpu_stats(std::uint32_t vcpu, MemfaultVcpuStats &o) const {
+    if (vcpu >= nvcpus_)
+        return MEMFAULT_EINVAL;
+    Vcpu &v = vcpus_[vcpu];
+    o = MemfaultVcpuStats{};
+    o.exits = v.exits.get();
+    o.requests_sent = v.sent.get();
+    o.requests_joined = v.joined.get();
+    o.waits = v.waits.get();
+    o.blocked_ns = v.blocked_ns.get();
+    o.latency_max_ns = v.latency.max();
+    o.waiting = v.waiter.is_waiting();
+    return MEMFAULT_OK;
+}
+
+} // namespace memfault

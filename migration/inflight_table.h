@@ -1,0 +1,140 @@
+// The in-flight table: block pages requested from the source and not yet
+// arrived, with the vCPUs waiting for each.
+//
+// A page enters the table when the first thread faults on it (that thread
+// sends the request) and leaves it when it arrives (the arriving thread takes
+// the waiter list and wakes them).  Anyone faulting on a page in the table
+// joins: it adds itself as a waiter and sends nothing.  A failed send leaves
+// the page in the table, so memfault_resend_requests() finds it.
+//
+// The table is split into shards, each with its own mutex, so vCPUs faulting
+// on different pages rarely share a lock.  No thread ever holds two shard
+// locks, and nothing is called (send, wake) with a shard lock held.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+#include "../accel/sync.h"
+
+namespace memfault {
+
+// (block index, block page) packed into one word: 16 bits of block, 48 of page.
+using PageKey = std::uint64_t;
+constexpr PageKey make_key(std::uint32_t block, std::uint64_t page) {
+    return (static_cast<std::uint64_t>(block) << 48) | (page & ((std::uint64_t{1} << 48) - 1));
+}
+constexpr std::uint32_t key_block(PageKey k) { return static_cast<std::uint32_t>(k >> 48); }
+constexpr std::uint64_t key_page(PageKey k) { return k & ((std::uint64_t{1} << 48) - 1); }
+
+// A vCPU waiting for a page: its index and the generation of that wait
+// (VcpuWaiter ignores a wake for an older generation).
+struct Waiter {
+    std::uint32_t vcpu;
+    std::uint64_t gen;
+};
+
+class InflightTable {
+public:
+    enum class Join {
+        kPresent, // the page arrived meanwhile: nothing recorded
+        kCreated, // first: the caller sends the request
+        kJoined,  // already in flight: the caller sends nothing
+    };
+
+    // Record interest in @key.  @waiter (may be null: the fault thread) is
+    // added to the waiters; a vCPU already waiting there has its generation
+    // updated instead of being added twice.  @present() is evaluated under
+    // the shard lock: the arrival marks the page present *before* taking the
+    // same lock to complete it, so either we see it present or it sees us.
+    template <class Present>
+    Join join(PageKey key, const Waiter *waiter, Present present);
+
+    // Read-ahead: insert @key with no waiter if it is neither present nor in
+    // flight.  Returns whether it was inserted.
+    template <class Present>
+    bool insert_if_absent(PageKey key, Present present);
+
+    // The page arrived: remove it and append its waiters to @out.  Returns
+    // false when it was not in flight.  @first_arrival: the page was not
+    // present before (counted here, under the lock the arrival takes anyway,
+    // rather than in a counter every arriving thread would bounce).
+    bool complete(PageKey key, std::vector<Waiter> &out, bool first_arrival);
+
+    struct ArrivalCounts {
+        std::uint64_t arrived = 0;     // first arrivals
+        std::uint64_t unrequested = 0; // ... of pages not in flight
+    };
+    ArrivalCounts arrival_counts() const;
+
+    // Every key in flight now (for resend), unsorted.
+    std::vector<PageKey> keys() const;
+    std::uint64_t size() const;
+
+private:
+    // Most pages have one waiter: it is stored inline, more go to `more`.
+    struct Entry {
+        Waiter first{0, 0};
+        bool has_first = false;
+        std::vector<Waiter> more;
+
+        void add(const Waiter &w) {
+            // A vCPU already waiting here (re-joined after a kick) only gets
+            // its generation updated.
+            if (has_first && first.vcpu == w.vcpu) {
+                first.gen = w.gen;
+                return;
+            }
+            for (auto &x : more) {
+                if (x.vcpu == w.vcpu) {
+                    x.gen = w.gen;
+                    return;
+                }
+            }
+            if (!has_first) {
+                first = w;
+                has_first = true;
+            } else {
+                more.push_back(w);
+            }
+        }
+    };
+    struct alignas(64) Shard {
+        mutable Mutex mu;
+        std::unordered_map<PageKey, Entry> map MF_GUARDED_BY(mu);
+        ArrivalCounts counts MF_GUARDED_BY(mu);
+    };
+    static constexpr unsigned kShards = 64;
+
+    Shard &shard_of(PageKey k) {
+        // Fibonacci hashing: neighbouring pages land in different shards.
+        return shards_[(k * 0x9E3779B97F4A7C15ull) >> 58];
+    }
+
+    std::array<Shard, kShards> shards_;
+};
+
+template <class Present>
+InflightTable::Join InflightTable::join(PageKey key, const Waiter *waiter, Present present) {
+    Shard &s = shard_of(key);
+    MutexLock l(s.mu);
+    if (present())
+        return Join::kPresent;
+    auto [it, created] = s.map.try_emplace(key);
+    if (waiter)
+        it->second.add(*waiter);
+    return created ? Join::kCreated : Join::kJoined;
+}
+
+template <class Present>
+bool InflightTable::insert_if_absent(PageKey key, Present present) {
+    Shard &s = shard_of(key);
+    MutexLock l(s.mu);
+    if (present())
+        return false;
+    return s.map.try_emplace(key).second;
+}
+
+} // namespace memfault

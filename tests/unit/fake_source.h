@@ -1,0 +1,116 @@
+// A fake of the ops table QEMU gives the engine: a migration source that
+// records every page request and fails the test loudly on any request it was
+// not told to expect.  Thread-safe: the engine calls it from many threads.
+//
+//   FakeSource src;                       // any request now fails the test
+//   src.expect("pc.ram", 0x5000, 0x1000); // exactly this one, once
+//   src.allow_any();                      // or: record everything
+//   src.on_send = [&](const Request &r) { ... return 0; }; // misbehave
+// The destructor fails the test if an expected request never came.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "memfault/memfault.h"
+
+struct Request {
+    std::string idstr;
+    std::uint64_t offset;
+    std::uint64_t len;
+    bool operator==(const Request &o) const {
+        return idstr == o.idstr && offset == o.offset && len == o.len;
+    }
+};
+
+inline std::ostream &operator<<(std::ostream &os, const Request &r) {
+    return os << r.idstr << "+0x" << std::hex << r.offset << " len 0x" << r.len << std::dec;
+}
+
+class FakeSource {
+public:
+    FakeSource() = default;
+    FakeSource(const FakeSource &) = delete;
+    ~FakeSource() {
+        std::lock_guard<std::mutex> l(mu_);
+        for (const auto &e : expected_)
+            ADD_FAILURE() << "expected request never sent: " << e.req;
+    }
+
+    MemfaultOps ops() const { return MemfaultOps{&FakeSource::send_cb}; }
+    void *opaque() { return this; }
+
+    void expect(const std::string &idstr, std::uint64_t off, std::uint64_t len, int ret = 0) {
+        std::lock_guard<std::mutex> l(mu_);
+        expected_.push_back({{idstr, off, len}, ret});
+    }
+    void allow_any(int ret = 0) {
+        std::lock_guard<std::mutex> l(mu_);
+        allow_any_ = true;
+        any_ret_ = ret;
+    }
+    std::vector<Request> requests() const {
+        std::lock_guard<std::mutex> l(mu_);
+        return log_;
+    }
+    std::size_t count() const {
+        std::lock_guard<std::mutex> l(mu_);
+        return log_.size();
+    }
+    bool all_expected_seen() const {
+        std::lock_guard<std::mutex> l(mu_);
+        return expected_.empty();
+    }
+
+    // Runs (outside the fake's lock) after a request is accepted; its return
+    // value replaces the configured one.
+    std::function<int(const Request &)> on_send;
+
+private:
+    struct Expected {
+        Request req;
+        int ret;
+    };
+
+    static int send_cb(void *opaque, const char *idstr, std::uint64_t off, std::uint64_t len) {
+        return static_cast<FakeSource *>(opaque)->send(Request{idstr, off, len});
+    }
+
+    int send(const Request &r) {
+        int ret = 0;
+        {
+            std::lock_guard<std::mutex> l(mu_);
+            log_.push_back(r);
+            bool matched = false;
+            for (auto it = expected_.begin(); it != expected_.end(); ++it) {
+                if (it->req == r) {
+                    ret = it->ret;
+                    expected_.erase(it);
+                    matched = true;
+                    break;
+                }
+            }
+            if (!matched) {
+                if (!allow_any_) {
+                    ADD_FAILURE() << "unexpected page request: " << r;
+                    return -EPROTO;
+                }
+                ret = any_ret_;
+            }
+        }
+        if (on_send)
+            ret = on_send(r);
+        return ret;
+    }
+
+    mutable std::mutex mu_;
+    std::vector<Expected> expected_;
+    std::vector<Request> log_;
+    bool allow_any_ = false;
+    int any_ret_ = 0;
+};

@@ -1,0 +1,485 @@
+// The engine through its C ABI, with a fake source that fails loudly on any
+// request it was not told to expect.
+#include <atomic>
+#include <barrier>
+#include <cerrno>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "fake_source.h"
+#include "memfault/memfault.h"
+
+namespace {
+
+constexpr std::uint64_t kPage = 4096, kMiB = 1ull << 20, kGiB = 1ull << 30;
+constexpr std::uint64_t kUF = MEMFAULT_KVM_MEMORY_EXIT_FLAG_USERFAULT;
+constexpr std::uint32_t kVcpus = 8;
+constexpr std::int64_t kForever = -1;
+// Waits that must end do so quickly; a generous bound turns a hang into a failure.
+constexpr std::int64_t kBound = 10'000'000'000; // 10 s
+
+class Engine : public ::testing::Test {
+protected:
+    void SetUp() override { create(0); }
+    void TearDown() override { memfault_engine_free(e); }
+
+    void create(std::uint32_t readahead) {
+        memfault_engine_free(e);
+        MemfaultConfig c{kVcpus, 0, readahead};
+        MemfaultOps ops = src.ops();
+        ASSERT_EQ(memfault_engine_new(&c, &ops, src.opaque(), &e), MEMFAULT_OK);
+        // pc.ram: 64 MiB of 4K pages over two slots; huge: 8 MiB of 2M pages.
+        ASSERT_EQ(memfault_block_add(e, "pc.ram", 64 * kMiB, kPage), MEMFAULT_OK);
+        ASSERT_EQ(memfault_block_add(e, "huge", 8 * kMiB, 2 * kMiB), MEMFAULT_OK);
+        ASSERT_EQ(memfault_slot_add(e, 0, 0, 32 * kMiB, host(0), "pc.ram", 0), MEMFAULT_OK);
+        ASSERT_EQ(memfault_slot_add(e, 1, 4 * kGiB, 32 * kMiB, host(32 * kMiB), "pc.ram", 32 * kMiB),
+                  MEMFAULT_OK);
+        ASSERT_EQ(memfault_slot_add(e, 2, 8 * kGiB, 8 * kMiB, host(1 * kGiB), "huge", 0), MEMFAULT_OK);
+        ASSERT_EQ(memfault_block_seed(e, "pc.ram", nullptr, 64 * kMiB / kPage), MEMFAULT_OK);
+        ASSERT_EQ(memfault_block_seed(e, "huge", nullptr, 8 * kMiB / kPage), MEMFAULT_OK);
+    }
+    static void *host(std::uint64_t off) { return reinterpret_cast<void *>(0x7f0000000000ull + off); }
+
+    MemfaultStatus fault(std::uint32_t vcpu, std::uint64_t gpa) {
+        return memfault_vcpu_handle_exit(e, vcpu, gpa, kPage, kUF);
+    }
+    MemfaultStatus arrive(std::uint64_t off, const char *id = "pc.ram", std::uint64_t len = kPage) {
+        return memfault_page_arrived(e, id, off, len);
+    }
+    MemfaultStats stats() {
+        MemfaultStats s;
+        EXPECT_EQ(memfault_get_stats(e, &s), MEMFAULT_OK);
+        return s;
+    }
+    bool userfault_bit(std::uint32_t slot, std::uint64_t page) {
+        unsigned long *bm;
+        std::uint64_t n;
+        EXPECT_EQ(memfault_slot_bitmap(e, slot, &bm, &n), MEMFAULT_OK);
+        return (__atomic_load_n(&bm[page / 64], __ATOMIC_ACQUIRE) >> (page % 64)) & 1;
+    }
+
+    FakeSource src;
+    MemfaultEngine *e = nullptr;
+};
+
+TEST_F(Engine, OneFaultOneRequestThenArrival) {
+    src.expect("pc.ram", 0x5000, kPage);
+    EXPECT_TRUE(userfault_bit(0, 5));
+    EXPECT_EQ(fault(0, 0x5000), MEMFAULT_WAIT);
+    EXPECT_EQ(memfault_vcpu_wait(e, 0, 0), MEMFAULT_TIMEDOUT);
+    EXPECT_EQ(arrive(0x5000), MEMFAULT_OK);
+    EXPECT_FALSE(userfault_bit(0, 5));
+    EXPECT_EQ(memfault_vcpu_wait(e, 0, kBound), MEMFAULT_ARRIVED);
+    EXPECT_EQ(fault(0, 0x5000), MEMFAULT_RESOLVED) << "a stale exit after arrival";
+    auto s = stats();
+    EXPECT_EQ(s.exits, 2u);
+    EXPECT_EQ(s.requests_sent, 1u);
+    EXPECT_EQ(s.pages_arrived, 1u);
+    EXPECT_EQ(s.inflight, 0u);
+    EXPECT_EQ(s.latency_count, 2u);
+}
+
+TEST_F(Engine, NThreadsFaultingOnePageSendOneRequest) {
+    src.expect("pc.ram", 4 * kGiB - 4 * kGiB + 32 * kMiB + 0x7000, kPage); // slot 1, page 7
+    std::barrier start(kVcpus + 1);
+    std::vector<std::thread> t;
+    std::atomic<int> arrived{0};
+    for (std::uint32_t v = 0; v < kVcpus; v++)
+        t.emplace_back([&, v] {
+            start.arrive_and_wait();
+            ASSERT_EQ(fault(v, 4 * kGiB + 0x7000), MEMFAULT_WAIT);
+            start.arrive_and_wait(); // everyone has joined before the page arrives
+            ASSERT_EQ(memfault_vcpu_wait(e, v, kBound), MEMFAULT_ARRIVED);
+            arrived++;
+        });
+    start.arrive_and_wait();
+    start.arrive_and_wait();
+    EXPECT_EQ(arrive(32 * kMiB + 0x7000), MEMFAULT_OK);
+    for (auto &x : t)
+        x.join();
+    EXPECT_EQ(arrived.load(), static_cast<int>(kVcpus));
+    EXPECT_EQ(src.count(), 1u);
+    auto s = stats();
+    EXPECT_EQ(s.requests_sent, 1u);
+    EXPECT_EQ(s.requests_joined, kVcpus - 1);
+}
+
+TEST_F(Engine, FaultsOnDifferentPagesSendOneRequestEach) {
+    for (std::uint32_t v = 0; v < kVcpus; v++)
+        src.expect("pc.ram", (100 + v) * kPage, kPage);
+    std::vector<std::thread> t;
+    for (std::uint32_t v = 0; v < kVcpus; v++)
+        t.emplace_back([&, v] {
+            ASSERT_EQ(fault(v, (100 + v) * kPage), MEMFAULT_WAIT);
+            ASSERT_EQ(arrive((100 + v) * kPage), MEMFAULT_OK);
+            ASSERT_EQ(memfault_vcpu_wait(e, v, kBound), MEMFAULT_ARRIVED);
+        });
+    for (auto &x : t)
+        x.join();
+    EXPECT_EQ(stats().requests_sent, kVcpus);
+    EXPECT_EQ(stats().requests_joined, 0u);
+}
+
+TEST_F(Engine, ArrivalBeforeTheRequest) {
+    EXPECT_EQ(arrive(0x9000), MEMFAULT_OK);              // background stream got there first
+    EXPECT_EQ(fault(0, 0x9000), MEMFAULT_RESOLVED);      // no request: the fake would fail
+    EXPECT_EQ(memfault_vcpu_wait(e, 0, 0), MEMFAULT_EINVAL) << "nothing to wait for";
+    EXPECT_EQ(stats().arrivals_unrequested, 1u);
+}
+
+TEST_F(Engine, ArrivalDuringTheRequest) {
+    // The page lands while send_request is still running on the vCPU thread.
+    src.expect("pc.ram", 0xa000, kPage);
+    src.on_send = [&](const Request &r) { return memfault_page_arrived(e, r.idstr.c_str(), r.offset, r.len) == MEMFAULT_OK ? 0 : -EIO; };
+    EXPECT_EQ(fault(0, 0xa000), MEMFAULT_WAIT);
+    EXPECT_EQ(memfault_vcpu_wait(e, 0, 0), MEMFAULT_ARRIVED) << "arrived already: no sleep";
+}
+
+TEST_F(Engine, ArrivalAfterTheRequestWhileWaiting) {
+    src.expect("pc.ram", 0xb000, kPage);
+    EXPECT_EQ(fault(3, 0xb000), MEMFAULT_WAIT);
+    std::thread w([&] { EXPECT_EQ(memfault_vcpu_wait(e, 3, kBound), MEMFAULT_ARRIVED); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_EQ(arrive(0xb000), MEMFAULT_OK);
+    w.join();
+    MemfaultVcpuStats vs;
+    ASSERT_EQ(memfault_get_vcpu_stats(e, 3, &vs), MEMFAULT_OK);
+    EXPECT_GE(vs.blocked_ns, 10'000'000u);
+    EXPECT_EQ(vs.exits, 1u);
+    EXPECT_EQ(vs.requests_sent, 1u);
+    EXPECT_EQ(vs.waits, 1u);
+    EXPECT_FALSE(vs.waiting);
+}
+
+TEST_F(Engine, DuplicateAndUnrequestedArrivals) {
+    src.expect("pc.ram", 0xc000, kPage);
+    EXPECT_EQ(fault(0, 0xc000), MEMFAULT_WAIT);
+    EXPECT_EQ(arrive(0xc000), MEMFAULT_OK);
+    EXPECT_EQ(arrive(0xc000), MEMFAULT_OK);
+    EXPECT_EQ(arrive(0xd000), MEMFAULT_OK);
+    EXPECT_EQ(memfault_vcpu_wait(e, 0, kBound), MEMFAULT_ARRIVED);
+    auto s = stats();
+    EXPECT_EQ(s.pages_arrived, 2u);
+    EXPECT_EQ(s.arrivals_duplicate, 1u);
+    EXPECT_EQ(s.arrivals_unrequested, 1u);
+}
+
+TEST_F(Engine, KickWhileWaitingThenRejoinWithoutANewRequest) {
+    src.expect("pc.ram", 0xe000, kPage);
+    EXPECT_EQ(fault(1, 0xe000), MEMFAULT_WAIT);
+    std::thread w([&] { EXPECT_EQ(memfault_vcpu_wait(e, 1, kForever), MEMFAULT_KICKED); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    EXPECT_EQ(memfault_vcpu_kick(e, 1), MEMFAULT_OK);
+    w.join();
+    // Back from QEMU's loop, the vCPU faults again: joins, sends nothing.
+    EXPECT_EQ(fault(1, 0xe000), MEMFAULT_WAIT);
+    EXPECT_EQ(arrive(0xe000), MEMFAULT_OK);
+    EXPECT_EQ(memfault_vcpu_wait(e, 1, kBound), MEMFAULT_ARRIVED);
+    EXPECT_EQ(stats().kicks, 1u);
+    EXPECT_EQ(stats().requests_sent, 1u);
+}
+
+TEST_F(Engine, KickIsNeverLost) {
+    EXPECT_EQ(memfault_vcpu_kick_all(e), MEMFAULT_OK); // before the vCPU waits
+    src.expect("pc.ram", 0xf000, kPage);
+    EXPECT_EQ(fault(2, 0xf000), MEMFAULT_WAIT);
+    EXPECT_EQ(memfault_vcpu_wait(e, 2, kBound), MEMFAULT_KICKED);
+    EXPECT_EQ(fault(2, 0xf000), MEMFAULT_WAIT);
+    EXPECT_EQ(memfault_vcpu_wait(e, 2, 0), MEMFAULT_TIMEDOUT) << "a kick ends one wait only";
+    EXPECT_EQ(arrive(0xf000), MEMFAULT_OK);
+    EXPECT_EQ(memfault_vcpu_wait(e, 2, kBound), MEMFAULT_ARRIVED);
+}
+
+TEST_F(Engine, ShutdownWhileNThreadsWait) {
+    src.allow_any();
+    std::vector<std::thread> t;
+    std::atomic<int> shut{0};
+    for (std::uint32_t v = 0; v < kVcpus; v++)
+        t.emplace_back([&, v] {
+            ASSERT_EQ(fault(v, (v % 3) * kPage), MEMFAULT_WAIT);
+            if (memfault_vcpu_wait(e, v, kBound) == MEMFAULT_SHUTDOWN)
+                shut++;
+        });
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_EQ(memfault_engine_shutdown(e), MEMFAULT_OK);
+    for (auto &x : t)
+        x.join();
+    EXPECT_EQ(shut.load(), static_cast<int>(kVcpus));
+    EXPECT_EQ(fault(0, 0x10000), MEMFAULT_SHUTDOWN);
+}
+
+TEST_F(Engine, FreeWhileNThreadsWait) {
+    src.allow_any();
+    std::vector<std::thread> t;
+    std::barrier in(kVcpus + 1);
+    for (std::uint32_t v = 0; v < kVcpus; v++)
+        t.emplace_back([&, v] {
+            ASSERT_EQ(fault(v, 0x20000), MEMFAULT_WAIT);
+            in.arrive_and_wait();
+            EXPECT_EQ(memfault_vcpu_wait(e, v, kForever), MEMFAULT_SHUTDOWN);
+        });
+    in.arrive_and_wait();
+    // Free is allowed once they are blocked in the wait (not while entering it).
+    for (std::uint32_t v = 0; v < kVcpus; v++) {
+        MemfaultVcpuStats vs{};
+        while (memfault_get_vcpu_stats(e, v, &vs) == MEMFAULT_OK && !vs.waiting)
+            std::this_thread::yield();
+    }
+    memfault_engine_free(e); // must wake them all and return
+    e = nullptr;
+    for (auto &x : t)
+        x.join();
+}
+
+TEST_F(Engine, FailWakesWaitersAndFailsLaterExits) {
+    src.expect("pc.ram", 0x30000, kPage);
+    EXPECT_EQ(fault(0, 0x30000), MEMFAULT_WAIT);
+    std::thread w([&] { EXPECT_EQ(memfault_vcpu_wait(e, 0, kBound), MEMFAULT_FAILED); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    EXPECT_EQ(memfault_engine_fail(e), MEMFAULT_OK);
+    w.join();
+    EXPECT_EQ(fault(1, 0x31000), MEMFAULT_FAILED);
+    EXPECT_EQ(memfault_request_page(e, "pc.ram", 0x31000), MEMFAULT_FAILED);
+    EXPECT_EQ(memfault_engine_end(e), MEMFAULT_OK) << "no going back from failed";
+    EXPECT_EQ(fault(1, 0x31000), MEMFAULT_FAILED);
+}
+
+TEST_F(Engine, EndClearsBitsWakesWaitersAndLaterExitsRetry) {
+    src.expect("pc.ram", 0x40000, kPage);
+    EXPECT_EQ(fault(0, 0x40000), MEMFAULT_WAIT);
+    std::thread w([&] { EXPECT_EQ(memfault_vcpu_wait(e, 0, kBound), MEMFAULT_RETRY); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    EXPECT_EQ(memfault_engine_end(e), MEMFAULT_OK);
+    w.join();
+    EXPECT_FALSE(userfault_bit(0, 0x41));
+    EXPECT_EQ(fault(1, 0x41000), MEMFAULT_RETRY);
+    EXPECT_EQ(memfault_block_seed(e, "pc.ram", nullptr, 64 * kMiB / kPage), MEMFAULT_EBUSY);
+}
+
+TEST_F(Engine, EveryBadExitIsAClearStatusAndSendsNothing) {
+    // No expectations: any request fails the test.
+    EXPECT_EQ(memfault_vcpu_handle_exit(e, 0, 0x5000, kPage, kUF | (1ull << 7)), MEMFAULT_EFLAGS);
+    EXPECT_EQ(memfault_vcpu_handle_exit(e, 0, 0x5000, kPage, 0), MEMFAULT_EFLAGS);
+    EXPECT_EQ(memfault_vcpu_handle_exit(e, 0, 2 * kGiB, kPage, kUF), MEMFAULT_ENOREGION);
+    EXPECT_EQ(memfault_vcpu_handle_exit(e, 0, 0x5000, 0, kUF), MEMFAULT_ESIZE);
+    EXPECT_EQ(memfault_vcpu_handle_exit(e, 0, 0x5000, 123, kUF), MEMFAULT_ESIZE);
+    EXPECT_EQ(memfault_vcpu_handle_exit(e, 0, 0x5004, kPage, kUF), MEMFAULT_ESIZE);
+    EXPECT_EQ(memfault_vcpu_handle_exit(e, 0, 32 * kMiB - kPage, 2 * kPage, kUF), MEMFAULT_ESIZE);
+    EXPECT_EQ(memfault_vcpu_handle_exit(e, kVcpus, 0x5000, kPage, kUF), MEMFAULT_EINVAL);
+    EXPECT_EQ(memfault_vcpu_handle_exit(nullptr, 0, 0x5000, kPage, kUF), MEMFAULT_EINVAL);
+    EXPECT_EQ(memfault_vcpu_wait(e, kVcpus, 0), MEMFAULT_EINVAL);
+    EXPECT_EQ(memfault_vcpu_wait(e, 0, 0), MEMFAULT_EINVAL);
+    EXPECT_EQ(memfault_vcpu_kick(e, kVcpus), MEMFAULT_EINVAL);
+    // A region that is registered but not demand-paged.
+    ASSERT_EQ(memfault_block_add(e, "rom", kMiB, kPage), MEMFAULT_OK);
+    ASSERT_EQ(memfault_slot_add(e, 9, 0xfff00000, kMiB, host(2 * kGiB), "rom", 0), MEMFAULT_OK);
+    EXPECT_EQ(memfault_vcpu_handle_exit(e, 0, 0xfff00000, kPage, kUF), MEMFAULT_ENOTPAGED);
+    EXPECT_EQ(memfault_request_page(e, "rom", 0), MEMFAULT_ENOTPAGED);
+    EXPECT_EQ(src.count(), 0u);
+    for (auto s : {MEMFAULT_EFLAGS, MEMFAULT_ENOREGION, MEMFAULT_ESIZE, MEMFAULT_ENOTPAGED})
+        EXPECT_TRUE(memfault_status_is_error(s));
+}
+
+TEST_F(Engine, BadArrivalsAndRegistrations) {
+    EXPECT_EQ(arrive(0x5000, "nope"), MEMFAULT_ENOBLOCK);
+    EXPECT_EQ(arrive(0x5001), MEMFAULT_EINVAL);
+    EXPECT_EQ(arrive(0x5000, "pc.ram", 0), MEMFAULT_EINVAL);
+    EXPECT_EQ(arrive(0x5000, "pc.ram", 100), MEMFAULT_EINVAL);
+    EXPECT_EQ(arrive(64 * kMiB), MEMFAULT_ENOBLOCK);
+    EXPECT_EQ(arrive(0, "huge", kPage), MEMFAULT_EINVAL) << "a huge page arrives whole";
+    EXPECT_EQ(memfault_page_arrived_host(e, reinterpret_cast<void *>(16), kPage), MEMFAULT_ENOREGION);
+    EXPECT_EQ(memfault_page_arrived(e, nullptr, 0, kPage), MEMFAULT_EINVAL);
+    EXPECT_EQ(memfault_request_page(e, "nope", 0), MEMFAULT_ENOBLOCK);
+    EXPECT_EQ(memfault_request_page(e, "pc.ram", 64 * kMiB), MEMFAULT_ENOBLOCK);
+    EXPECT_EQ(memfault_block_add(e, "pc.ram", kMiB, kPage), MEMFAULT_EEXIST);
+    EXPECT_EQ(memfault_slot_add(e, 0, 16 * kGiB, kMiB, host(0), "pc.ram", 0), MEMFAULT_EEXIST);
+    EXPECT_EQ(memfault_slot_add(e, 7, 0x1000, kMiB, host(0), "pc.ram", 0), MEMFAULT_EEXIST);
+    EXPECT_EQ(memfault_slot_remove(e, 77), MEMFAULT_ENOREGION);
+    unsigned long *bm;
+    std::uint64_t n;
+    EXPECT_EQ(memfault_slot_bitmap(e, 77, &bm, &n), MEMFAULT_ENOREGION);
+    EXPECT_EQ(memfault_slot_bitmap(e, 0, nullptr, &n), MEMFAULT_EINVAL);
+    EXPECT_EQ(memfault_block_seed(e, "pc.ram", nullptr, 64 * kMiB / kPage), MEMFAULT_EBUSY);
+    EXPECT_EQ(stats().pages_arrived, 0u);
+}
+
+TEST_F(Engine, ConfigValidation) {
+    MemfaultOps ops = src.ops(), none{nullptr};
+    MemfaultEngine *x = nullptr;
+    MemfaultConfig ok{1, 0, 0};
+    EXPECT_EQ(memfault_engine_new(nullptr, &ops, nullptr, &x), MEMFAULT_EINVAL);
+    EXPECT_EQ(memfault_engine_new(&ok, &none, nullptr, &x), MEMFAULT_EINVAL);
+    EXPECT_EQ(memfault_engine_new(&ok, &ops, nullptr, nullptr), MEMFAULT_EINVAL);
+    MemfaultConfig bad[] = {{0, 0, 0}, {1, 1000, 0}, {1, 2048, 0}, {1, 0, 513}};
+    for (auto &c : bad) {
+        EXPECT_EQ(memfault_engine_new(&c, &ops, nullptr, &x), MEMFAULT_EINVAL);
+        EXPECT_EQ(x, nullptr);
+    }
+    memfault_engine_free(nullptr);
+}
+
+TEST_F(Engine, BitmapIsWhatKvmReads) {
+    unsigned long *bm;
+    std::uint64_t n;
+    ASSERT_EQ(memfault_slot_bitmap(e, 1, &bm, &n), MEMFAULT_OK);
+    EXPECT_EQ(n, 32 * kMiB / kPage);
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(bm) % 8, 0u);
+    EXPECT_EQ(bm[0], ~0ul);
+    ASSERT_EQ(memfault_page_arrived_host(e, host(32 * kMiB + 3 * kPage), 2 * kPage), MEMFAULT_OK);
+    EXPECT_EQ(bm[0], ~0ul & ~(0b11ul << 3));
+}
+
+TEST_F(Engine, SeedFromReceivedmap) {
+    ASSERT_EQ(memfault_block_add(e, "r", kMiB, kPage), MEMFAULT_OK);
+    ASSERT_EQ(memfault_slot_add(e, 5, 32 * kGiB, kMiB, host(3 * kGiB), "r", 0), MEMFAULT_OK);
+    std::vector<unsigned long> rx(4, 0);
+    rx[0] = 0xff; // pages 0-7 came during precopy
+    ASSERT_EQ(memfault_block_seed(e, "r", rx.data(), 256), MEMFAULT_OK);
+    EXPECT_FALSE(userfault_bit(5, 7));
+    EXPECT_TRUE(userfault_bit(5, 8));
+    EXPECT_EQ(memfault_vcpu_handle_exit(e, 0, 32 * kGiB + 7 * kPage, kPage, kUF), MEMFAULT_RESOLVED);
+}
+
+TEST_F(Engine, HugePageRequestsAreBlockPageAligned) {
+    src.expect("huge", 2 * kMiB, 2 * kMiB);
+    EXPECT_EQ(fault(0, 8 * kGiB + 2 * kMiB + 37 * kPage), MEMFAULT_WAIT);
+    EXPECT_EQ(fault(1, 8 * kGiB + 2 * kMiB + 300 * kPage), MEMFAULT_WAIT) << "same huge page: joins";
+    EXPECT_TRUE(userfault_bit(2, 512));
+    EXPECT_EQ(arrive(2 * kMiB, "huge", 2 * kMiB), MEMFAULT_OK);
+    for (unsigned i = 512; i < 1024; i++)
+        ASSERT_FALSE(userfault_bit(2, i)) << i;
+    EXPECT_TRUE(userfault_bit(2, 511));
+    EXPECT_EQ(memfault_vcpu_wait(e, 0, kBound), MEMFAULT_ARRIVED);
+    EXPECT_EQ(memfault_vcpu_wait(e, 1, kBound), MEMFAULT_ARRIVED);
+}
+
+TEST_F(Engine, FaultThreadSharesTheInflightTable) {
+    src.expect("pc.ram", 0x50000, kPage);
+    EXPECT_EQ(memfault_request_page(e, "pc.ram", 0x50123), MEMFAULT_OK);
+    EXPECT_EQ(memfault_request_page(e, "pc.ram", 0x50000), MEMFAULT_WAIT); // joined
+    EXPECT_EQ(fault(0, 0x50000), MEMFAULT_WAIT);                         // joined
+    src.expect("pc.ram", 0x60000, kPage);
+    EXPECT_EQ(fault(1, 0x60000), MEMFAULT_WAIT);
+    EXPECT_EQ(memfault_request_page(e, "pc.ram", 0x60000), MEMFAULT_WAIT); // joined the vCPU's
+    EXPECT_EQ(arrive(0x50000), MEMFAULT_OK);
+    EXPECT_EQ(memfault_request_page(e, "pc.ram", 0x50000), MEMFAULT_RESOLVED);
+    EXPECT_EQ(memfault_vcpu_wait(e, 0, kBound), MEMFAULT_ARRIVED);
+    EXPECT_EQ(stats().requests_joined, 3u);
+}
+
+TEST_F(Engine, FailedSendIsKeptAndResent) {
+    src.expect("pc.ram", 0x70000, kPage, -EIO); // postcopy paused
+    EXPECT_EQ(fault(0, 0x70000), MEMFAULT_WAIT);
+    src.expect("pc.ram", 0x71000, kPage, -EIO);
+    EXPECT_EQ(memfault_request_page(e, "pc.ram", 0x71000), MEMFAULT_ESEND);
+    EXPECT_EQ(stats().requests_failed, 2u);
+    EXPECT_EQ(stats().inflight, 2u);
+    // Recovery: both sent again, coalescing off so one request each.
+    src.expect("pc.ram", 0x70000, kPage);
+    src.expect("pc.ram", 0x71000, kPage);
+    EXPECT_EQ(memfault_resend_requests(e), MEMFAULT_OK);
+    EXPECT_TRUE(src.all_expected_seen());
+    EXPECT_EQ(stats().resends, 2u);
+    EXPECT_EQ(arrive(0x70000), MEMFAULT_OK);
+    EXPECT_EQ(memfault_vcpu_wait(e, 0, kBound), MEMFAULT_ARRIVED);
+}
+
+TEST_F(Engine, ResendFailureIsReported) {
+    src.expect("pc.ram", 0x70000, kPage);
+    EXPECT_EQ(fault(0, 0x70000), MEMFAULT_WAIT);
+    src.expect("pc.ram", 0x70000, kPage, -EIO);
+    EXPECT_EQ(memfault_resend_requests(e), MEMFAULT_ESEND);
+    EXPECT_EQ(stats().inflight, 1u);
+}
+
+class EngineReadahead : public Engine {
+protected:
+    void SetUp() override { create(4); }
+};
+
+TEST_F(EngineReadahead, CoalescesFollowingMissingPages) {
+    src.expect("pc.ram", 10 * kPage, 4 * kPage);
+    EXPECT_EQ(fault(0, 10 * kPage), MEMFAULT_WAIT);
+    EXPECT_EQ(fault(1, 12 * kPage), MEMFAULT_WAIT) << "covered by the read-ahead: joins";
+    EXPECT_EQ(stats().pages_requested, 4u);
+    EXPECT_EQ(stats().inflight, 4u);
+    // Stops at a page already in flight or present.
+    EXPECT_EQ(arrive(21 * kPage), MEMFAULT_OK);
+    src.expect("pc.ram", 19 * kPage, 2 * kPage);
+    EXPECT_EQ(fault(2, 19 * kPage), MEMFAULT_WAIT);
+    src.expect("pc.ram", 9 * kPage, kPage);
+    EXPECT_EQ(fault(3, 9 * kPage), MEMFAULT_WAIT);
+    // Stops at the end of the block.
+    src.expect("pc.ram", 64 * kMiB - 2 * kPage, 2 * kPage);
+    EXPECT_EQ(memfault_request_page(e, "pc.ram", 64 * kMiB - 2 * kPage), MEMFAULT_OK);
+    // Resend coalesces runs of up to 4 pages: 9..12, 13, 19..20, end-2..end-1.
+    src.expect("pc.ram", 9 * kPage, 4 * kPage);
+    src.expect("pc.ram", 13 * kPage, kPage);
+    src.expect("pc.ram", 19 * kPage, 2 * kPage);
+    src.expect("pc.ram", 64 * kMiB - 2 * kPage, 2 * kPage);
+    EXPECT_EQ(memfault_resend_requests(e), MEMFAULT_OK);
+    EXPECT_EQ(arrive(10 * kPage, "pc.ram", 4 * kPage), MEMFAULT_OK);
+    EXPECT_EQ(memfault_vcpu_wait(e, 0, kBound), MEMFAULT_ARRIVED);
+    EXPECT_EQ(memfault_vcpu_wait(e, 1, kBound), MEMFAULT_ARRIVED);
+}
+
+// A source that misbehaves must not take the engine down with it.
+TEST_F(Engine, MaliciousSourceCannotBreakTheEngine) {
+    // Returns garbage (a positive "errno"): counted as a failure, kept for resend.
+    src.expect("pc.ram", 0x80000, kPage, 12345);
+    EXPECT_EQ(fault(0, 0x80000), MEMFAULT_WAIT);
+    EXPECT_EQ(stats().requests_failed, 1u);
+    // Delivers the wrong page: the vCPU keeps waiting (a timeout proves it is
+    // not woken by someone else's page).
+    EXPECT_EQ(arrive(0x81000), MEMFAULT_OK);
+    EXPECT_EQ(memfault_vcpu_wait(e, 0, 1'000'000), MEMFAULT_TIMEDOUT);
+    // Re-enters the engine from inside the send: another fault and a kick.
+    src.expect("pc.ram", 0x90000, kPage);
+    src.expect("pc.ram", 0x91000, kPage);
+    src.on_send = [&](const Request &r) {
+        if (r.offset == 0x90000) {
+            EXPECT_EQ(memfault_request_page(e, "pc.ram", 0x91000), MEMFAULT_OK);
+            EXPECT_EQ(memfault_request_page(e, "pc.ram", 0x90000), MEMFAULT_WAIT);
+            EXPECT_EQ(memfault_vcpu_kick(e, 1), MEMFAULT_OK);
+        }
+        return 0;
+    };
+    EXPECT_EQ(fault(1, 0x90000), MEMFAULT_WAIT);
+    EXPECT_EQ(memfault_vcpu_wait(e, 1, kBound), MEMFAULT_KICKED);
+    // Fails the migration from inside the send.
+    src.expect("pc.ram", 0xa0000, kPage);
+    src.on_send = [&](const Request &) { return memfault_engine_fail(e) == MEMFAULT_OK ? -EIO : 0; };
+    EXPECT_EQ(fault(2, 0xa0000), MEMFAULT_WAIT);
+    EXPECT_EQ(memfault_vcpu_wait(e, 2, kBound), MEMFAULT_FAILED);
+    EXPECT_EQ(memfault_vcpu_wait(e, 0, kBound), MEMFAULT_FAILED);
+}
+
+TEST_F(Engine, StatsAreReadableWhileBusy) {
+    src.allow_any();
+    std::atomic<bool> stop{false};
+    std::thread reader([&] {
+        while (!stop) {
+            MemfaultStats s;
+            ASSERT_EQ(memfault_get_stats(e, &s), MEMFAULT_OK);
+            ASSERT_LE(s.latency_p50_ns, s.latency_max_ns);
+        }
+    });
+    for (std::uint64_t p = 0; p < 2000; p++) {
+        ASSERT_EQ(fault(0, p * kPage), MEMFAULT_WAIT);
+        ASSERT_EQ(arrive(p * kPage), MEMFAULT_OK);
+        ASSERT_EQ(memfault_vcpu_wait(e, 0, kBound), MEMFAULT_ARRIVED);
+    }
+    stop = true;
+    reader.join();
+    auto s = stats();
+    EXPECT_EQ(s.latency_count, 2000u);
+    EXPECT_GT(s.latency_p50_ns, 0u);
+    EXPECT_LE(s.latency_p50_ns, s.latency_p90_ns);
+    EXPECT_LE(s.latency_p90_ns, s.latency_p99_ns);
+    EXPECT_LE(s.latency_p99_ns, s.latency_max_ns);
+}
+
+} // namespace

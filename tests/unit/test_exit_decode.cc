@@ -1,0 +1,125 @@
+// decode_exit() with made-up exits: every outcome, every bad input.
+#include <gtest/gtest.h>
+
+#include "exit_decode.h"
+#include "region_table.h"
+
+namespace memfault {
+namespace {
+
+constexpr std::uint64_t kPage = 4096;
+constexpr std::uint64_t kUF = MEMFAULT_KVM_MEMORY_EXIT_FLAG_USERFAULT;
+constexpr std::uint64_t kPriv = MEMFAULT_KVM_MEMORY_EXIT_FLAG_PRIVATE;
+constexpr std::uint64_t kGiB = 1ull << 30, kMiB = 1ull << 20;
+
+class ExitDecode : public ::testing::Test {
+protected:
+    void SetUp() override {
+        ASSERT_EQ(t.add_block("pc.ram", 64 * kMiB, kPage), MEMFAULT_OK);
+        ASSERT_EQ(t.add_block("huge", 8 * kMiB, 2 * kMiB), MEMFAULT_OK);
+        ASSERT_EQ(t.add_block("rom", 1 * kMiB, kPage), MEMFAULT_OK);
+        // pc.ram split over two slots, as QEMU does below/above 4G.
+        ASSERT_EQ(t.add_slot(0, 0, 32 * kMiB, 0x7f0000000000, "pc.ram", 0, true), MEMFAULT_OK);
+        ASSERT_EQ(t.add_slot(1, 4 * kGiB, 32 * kMiB, 0x7f0002000000, "pc.ram", 32 * kMiB, true),
+                  MEMFAULT_OK);
+        ASSERT_EQ(t.add_slot(2, 8 * kGiB, 8 * kMiB, 0x7f1000000000, "huge", 0, true), MEMFAULT_OK);
+        ASSERT_EQ(t.add_slot(3, 0xfff00000, 1 * kMiB, 0x7f2000000000, "rom", 0, true), MEMFAULT_OK);
+        ASSERT_EQ(t.seed_block("pc.ram", nullptr, 64 * kMiB / kPage), MEMFAULT_OK);
+        ASSERT_EQ(t.seed_block("huge", nullptr, 8 * kMiB / kPage), MEMFAULT_OK);
+        // "rom" is never seeded: not demand-paged.
+    }
+    ExitDecision decode(std::uint64_t gpa, std::uint64_t size, std::uint64_t flags,
+                        Phase p = Phase::kRunning) {
+        return decode_exit({gpa, size, flags}, t.current(), p, kPage);
+    }
+    RegionTable t{kPage};
+};
+
+TEST_F(ExitDecode, MissingPageIsARequestForItsBlockPage) {
+    auto d = decode(0x5000, kPage, kUF);
+    EXPECT_EQ(d.outcome, ExitOutcome::kRequest);
+    EXPECT_EQ(d.reason, MEMFAULT_WAIT);
+    ASSERT_NE(d.slot, nullptr);
+    EXPECT_EQ(d.slot->id, 0u);
+    EXPECT_EQ(d.block_page, 5u);
+    // Second slot: the block offset includes the slot's offset.
+    d = decode(4 * kGiB + 0x3000, kPage, kUF);
+    EXPECT_EQ(d.outcome, ExitOutcome::kRequest);
+    EXPECT_EQ(d.block_page, 32 * kMiB / kPage + 3);
+}
+
+TEST_F(ExitDecode, PrivateWithUserfaultIsAccepted) {
+    EXPECT_EQ(decode(0x5000, kPage, kUF | kPriv).outcome, ExitOutcome::kRequest);
+}
+
+TEST_F(ExitDecode, HugePageBlockRequestsTheHugePage) {
+    auto d = decode(8 * kGiB + 2 * kMiB + 5 * kPage, kPage, kUF);
+    EXPECT_EQ(d.outcome, ExitOutcome::kRequest);
+    EXPECT_EQ(d.block_page, 1u);
+    EXPECT_EQ(d.kvm_page, 512u + 5u);
+}
+
+TEST_F(ExitDecode, ArrivedPageIsPresent) {
+    Block &b = *t.current().find_block("pc.ram")->block;
+    t.mark_arrived(b, 5, 1);
+    auto d = decode(0x5000, kPage, kUF);
+    EXPECT_EQ(d.outcome, ExitOutcome::kPresent);
+    EXPECT_EQ(d.reason, MEMFAULT_RESOLVED);
+}
+
+TEST_F(ExitDecode, MultiPageExitWaitsForTheFirstMissing) {
+    Block &b = *t.current().find_block("pc.ram")->block;
+    t.mark_arrived(b, 8, 2);
+    auto d = decode(0x8000, 4 * kPage, kUF);
+    EXPECT_EQ(d.outcome, ExitOutcome::kRequest);
+    EXPECT_EQ(d.block_page, 10u);
+    t.mark_arrived(b, 10, 2);
+    EXPECT_EQ(decode(0x8000, 4 * kPage, kUF).outcome, ExitOutcome::kPresent);
+}
+
+TEST_F(ExitDecode, UnknownFlagsAreFatal) {
+    EXPECT_EQ(decode(0x5000, kPage, kUF | (1ull << 5)).reason, MEMFAULT_EFLAGS);
+    EXPECT_EQ(decode(0x5000, kPage, kUF | (1ull << 63)).reason, MEMFAULT_EFLAGS);
+    EXPECT_EQ(decode(0x5000, kPage, ~0ull).outcome, ExitOutcome::kFatal);
+}
+
+TEST_F(ExitDecode, ExitWithoutUserfaultIsNotOurs) {
+    EXPECT_EQ(decode(0x5000, kPage, 0).reason, MEMFAULT_EFLAGS);
+    EXPECT_EQ(decode(0x5000, kPage, kPriv).reason, MEMFAULT_EFLAGS); // a conversion exit
+}
+
+TEST_F(ExitDecode, GpaOutsideEveryRegion) {
+    EXPECT_EQ(decode(32 * kMiB, kPage, kUF).reason, MEMFAULT_ENOREGION); // just past slot 0
+    EXPECT_EQ(decode(2 * kGiB, kPage, kUF).reason, MEMFAULT_ENOREGION);
+    EXPECT_EQ(decode(~0ull & ~(kPage - 1), kPage, kUF).reason, MEMFAULT_ENOREGION);
+}
+
+TEST_F(ExitDecode, BadSizes) {
+    EXPECT_EQ(decode(0x5000, 0, kUF).reason, MEMFAULT_ESIZE);
+    EXPECT_EQ(decode(0x5000, 100, kUF).reason, MEMFAULT_ESIZE);
+    EXPECT_EQ(decode(0x5000, kPage + 1, kUF).reason, MEMFAULT_ESIZE);
+    EXPECT_EQ(decode(0x5001, kPage, kUF).reason, MEMFAULT_ESIZE);                // misaligned gpa
+    EXPECT_EQ(decode(32 * kMiB - kPage, 2 * kPage, kUF).reason, MEMFAULT_ESIZE); // crosses slot end
+    EXPECT_EQ(decode(0, ~0ull & ~(kPage - 1), kUF).reason, MEMFAULT_ESIZE);      // huge
+}
+
+TEST_F(ExitDecode, RegionNotDemandPaged) {
+    EXPECT_EQ(decode(0xfff00000, kPage, kUF).reason, MEMFAULT_ENOTPAGED);
+}
+
+TEST_F(ExitDecode, PhaseDecides) {
+    EXPECT_EQ(decode(0x5000, kPage, kUF, Phase::kEnded).outcome, ExitOutcome::kRetry);
+    EXPECT_EQ(decode(0x5000, kPage, kUF, Phase::kFailed).reason, MEMFAULT_FAILED);
+    EXPECT_EQ(decode(0x5000, kPage, kUF, Phase::kShutdown).reason, MEMFAULT_SHUTDOWN);
+    // Bad input is still reported as such after the end.
+    EXPECT_EQ(decode(0x5000, 0, kUF, Phase::kEnded).reason, MEMFAULT_ESIZE);
+}
+
+TEST(ExitDecodeEmpty, NoRegionsAtAll) {
+    RegionTable t{kPage};
+    EXPECT_EQ(decode_exit({0, kPage, kUF}, t.current(), Phase::kRunning, kPage).reason,
+              MEMFAULT_ENOREGION);
+}
+
+} // namespace
+} // namespace memfault
