@@ -16,12 +16,12 @@
 #include <memory>
 #include <string_view>
 
-#include "../accel/exit_decode.h"
+#include "exit_decode.h"
 #include "inflight_table.h"
 #include "latency_histogram.h"
 #include "memfault/memfault.h"
-#include "../accel/region_table.h"
-#include "../accel/vcpu_waiter.h"
+#include "region_table.h"
+#include "vcpu_waiter.h"
 
 namespace memfault {
 

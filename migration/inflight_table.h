@@ -17,7 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "../accel/sync.h"
+#include "sync.h"
 
 namespace memfault {
 
