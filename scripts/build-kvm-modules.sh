@@ -171,7 +171,8 @@ build() {
 case "${1:-build}" in
 build) build ;;
 sync) sync_tree ;;
-path) build >/dev/null 2>&1 || true; readlink -f "$MF_BUILD/kvm-modules/current" ;;
+path) [ -f "$MF_BUILD/kvm-modules/current/.done" ] || die "no modules built yet: run $0"
+      readlink -f "$MF_BUILD/kvm-modules/current" ;;
 export)
     [ -z "$(g status --porcelain --untracked-files=no)" ] || die "build/linux has uncommitted edits: commit them first"
     rm -f "$MF_ROOT"/patches/linux/*.patch
