@@ -16,7 +16,8 @@
 
 LINUX_DL="$MF_CACHE/downloads/linux"
 
-apt_has() { apt-cache show "$1" 2>/dev/null | grep -q '^Package:'; }
+# (apt-cache show exits 0 for an unknown version of a known package.)
+apt_has() { [ -n "$(apt-cache show "$1" 2>/dev/null | sed -n '/^Package:/p')" ]; }
 
 linux_deb_name() {   # PKG VER ARCH
     local v=${2//:/%3a}
