@@ -24,3 +24,15 @@ BUILD_DEPS='build-essential pkg-config ninja-build ccache git xz-utils ca-certif
  libgtest-dev libgmock-dev googletest libbenchmark-dev
  libglib2.0-dev libpixman-1-dev libslirp-dev libfdt-dev zlib1g-dev
  seabios qemu-system-data ipxe-qemu binutils'
+
+# Debian's linux 6.12 for bookworm (bookworm-security), for our KVM modules and the
+# rig.  If the archive no longer has this version, scripts/linux-pkgs.sh takes the
+# newest linux-source-6.12 and the image/headers of the same version (apt checks
+# their signatures) and says so.
+LINUX_DEB_VERSION='6.12.117-1~deb12u1'
+LINUX_SOURCE_SHA256='e849faf31ca3555757f3a8877cb01af92122f744f75d1f3102734651c4e14703'
+LINUX_IMAGE_SHA256='5de3e329c887173debec07ff1325c975cf4f286d364929d17fecb1e1325c5c46'
+# busybox for the rig's initramfs (unpacked, never installed).
+BUSYBOX_DEB_VERSION='1:1.35.0-4+deb12u1+b1'
+BUSYBOX_DEB_SHA256='3d3fdbe91d4660c873e14b092c213fe81c1da6362daa236eb25d0171eb108744'
+BUILD_DEPS="$BUILD_DEPS qemu-system-x86 cpio kmod bc"

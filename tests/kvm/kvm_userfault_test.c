@@ -1,0 +1,908 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * KVM Userfault test, in the style of the kernel's KVM selftests: a VM with
+ * its own tiny guest code (32-bit protected mode, no paging, so guest
+ * addresses are guest-physical) that reads, writes or executes pages of a
+ * memslot with KVM_MEM_USERFAULT, and checks every exit.
+ *
+ *   kvm-userfault-test [--expect present|absent|any]
+ *       Functional checks.  With the capability: exits happen exactly for
+ *       pages whose bit is set, with the right gpa/size/flags, for reads,
+ *       writes and instruction fetches; clearing the bit lets the vCPU go
+ *       on; pages mapped before the flag was turned on exit afterwards;
+ *       a slot without the flag is unaffected; an unreadable bitmap gives a
+ *       bare EFAULT; invalid flag combinations give EINVAL; only 4 KiB
+ *       mappings while the flag is on, huge ones again after it is off.  Without it
+ *       (stock kernel): reports the capability absent and checks that the
+ *       flag is rejected.  --expect makes the absence/presence a failure.
+ *
+ *   kvm-userfault-test --demand-paging [--vcpus 1,2,4,8] [--pages N]
+ *       Each vCPU writes its own N pages.  Pages are supplied either by a
+ *       userfaultfd reader thread (MISSING, UFFDIO_COPY) or by the vCPU
+ *       thread itself after a KVM Userfault exit (UFFDIO_COPY with DONTWAKE,
+ *       then clear the bit).  Prints pages/s for both, per vCPU count.
+ *
+ * Output is TAP; the exit status is 0 when every check passed.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "memfault/memfault.h"
+
+/* UAPI that Debian 12's <linux/kvm.h> (6.1) lacks; see docs/kernel-interface.md. */
+struct mf_region2 {
+	uint32_t slot;
+	uint32_t flags;
+	uint64_t guest_phys_addr;
+	uint64_t memory_size;
+	uint64_t userspace_addr;
+	uint64_t guest_memfd_offset;
+	uint32_t guest_memfd;
+	uint32_t pad1;
+	uint64_t userfault_bitmap;
+	uint64_t pad2[13];
+};
+_Static_assert(sizeof(struct mf_region2) == 160, "kvm_userspace_memory_region2");
+#define MF_SET_USER_MEMORY_REGION2 _IOW(KVMIO, 0x49, struct mf_region2)
+#define MF_CAP_USER_MEMORY2 231
+#define MF_CAP_MEMORY_FAULT_INFO 232
+#define MF_EXIT_MEMORY_FAULT 39
+#define MF_MEMORY_EXIT_FLAG_PRIVATE (1ull << 3)
+struct mf_memory_fault {
+	uint64_t flags;
+	uint64_t gpa;
+	uint64_t size;
+};
+
+#define PAGE 4096ul
+#define CODE_GPA 0x1000ul       /* slot 0: 64 KiB, never userfault */
+#define DONE_PORT 0x10
+#define EXEC_PORT 0x11
+#define DATA_GPA 0x100000ul     /* slot 1: the functional tests' data */
+#define DATA_PAGES 64ul
+#define DP_GPA 0x10000000ul     /* slot 2: demand paging */
+#define SENTINEL_EXIT 0xfeedu
+
+/*
+ * Guest code, 32-bit: touch [esi, edi) with stride ebx; edx = 0 read,
+ * 1 write (stores the address into the page); then "out DONE_PORT".
+ */
+extern const unsigned char guest_touch[], guest_touch_end[];
+extern const unsigned char guest_exec[], guest_exec_end[];
+__asm__(".pushsection .rodata\n"
+	".code32\n"
+	"guest_touch:\n"
+	"1: cmp %edi, %esi\n"
+	"   jae 3f\n"
+	"   test %edx, %edx\n"
+	"   jz 2f\n"
+	"   movl %esi, (%esi)\n"
+	"   add %ebx, %esi\n"
+	"   jmp 1b\n"
+	"2: movl (%esi), %eax\n"
+	"   add %ebx, %esi\n"
+	"   jmp 1b\n"
+	"3: outb %al, $0x10\n"
+	"   hlt\n"
+	"   jmp 3b\n"
+	"guest_touch_end:\n"
+	"guest_exec:\n"
+	"   outb %al, $0x11\n"
+	"   hlt\n"
+	"guest_exec_end:\n"
+	".code64\n"
+	".popsection\n");
+
+static int kvm_fd;
+static int tap_n, tap_failed;
+
+static void tap(bool ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%s %d - ", ok ? "ok" : "not ok", ++tap_n);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+	if (!ok)
+		tap_failed++;
+}
+
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("Bail out! ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf(" (errno %d: %s)\n", errno, strerror(errno));
+	exit(2);
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* ---- VM plumbing --------------------------------------------------------- */
+
+struct vm {
+	int fd;
+	void *code;             /* slot 0 backing */
+};
+
+struct vcpu {
+	int fd;
+	struct kvm_run *run;
+};
+
+static void *map_anon(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (p == MAP_FAILED)
+		die("mmap %zu", len);
+	return p;
+}
+
+static int set_region(int vm_fd, uint32_t slot, uint32_t flags, uint64_t gpa,
+		      uint64_t size, void *hva, void *bitmap)
+{
+	struct mf_region2 r = {
+		.slot = slot,
+		.flags = flags,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = (uintptr_t)hva,
+		.userfault_bitmap = (uintptr_t)bitmap,
+	};
+
+	return ioctl(vm_fd, MF_SET_USER_MEMORY_REGION2, &r) < 0 ? errno : 0;
+}
+
+static struct vm vm_create(void)
+{
+	struct vm vm;
+
+	vm.fd = ioctl(kvm_fd, KVM_CREATE_VM, 0);
+	if (vm.fd < 0)
+		die("KVM_CREATE_VM");
+	vm.code = map_anon(0x10000);
+	memcpy((char *)vm.code + CODE_GPA, guest_touch, guest_touch_end - guest_touch);
+	if (set_region(vm.fd, 0, 0, 0, 0x10000, vm.code, NULL))
+		die("code memslot");
+	return vm;
+}
+
+static void seg(struct kvm_segment *s, uint16_t sel, uint8_t type)
+{
+	memset(s, 0, sizeof(*s));
+	s->base = 0;
+	s->limit = 0xffffffff;
+	s->selector = sel;
+	s->type = type;
+	s->present = 1;
+	s->db = 1;
+	s->s = 1;
+	s->g = 1;
+}
+
+static struct vcpu vcpu_create(struct vm *vm, int id)
+{
+	struct vcpu v;
+	struct kvm_sregs sregs;
+	long sz = ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+
+	v.fd = ioctl(vm->fd, KVM_CREATE_VCPU, id);
+	if (v.fd < 0 || sz <= 0)
+		die("KVM_CREATE_VCPU");
+	v.run = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_SHARED, v.fd, 0);
+	if (v.run == MAP_FAILED)
+		die("mmap kvm_run");
+	if (ioctl(v.fd, KVM_GET_SREGS, &sregs))
+		die("KVM_GET_SREGS");
+	/* Flat 32-bit protected mode, paging off: gva == gpa. */
+	seg(&sregs.cs, 8, 11);
+	seg(&sregs.ds, 16, 3);
+	sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
+	memset(&sregs.tr, 0, sizeof(sregs.tr));
+	sregs.tr.limit = 0x67;
+	sregs.tr.type = 11;
+	sregs.tr.present = 1;
+	sregs.cr0 = 0x11;       /* PE | ET */
+	sregs.cr4 = 0;
+	sregs.efer = 0;
+	if (ioctl(v.fd, KVM_SET_SREGS, &sregs))
+		die("KVM_SET_SREGS");
+	return v;
+}
+
+static void vcpu_start(struct vcpu *v, uint64_t rip, uint64_t start,
+		       uint64_t end, uint64_t stride, bool write)
+{
+	struct kvm_regs regs = {
+		.rip = rip,
+		.rflags = 2,
+		.rsi = start,
+		.rdi = end,
+		.rbx = stride,
+		.rdx = write,
+	};
+
+	if (ioctl(v->fd, KVM_SET_REGS, &regs))
+		die("KVM_SET_REGS");
+}
+
+static struct mf_memory_fault *mf(struct vcpu *v)
+{
+	return (struct mf_memory_fault *)(void *)&v->run->hw;
+}
+
+/* KVM_RUN: returns 0 or errno. */
+static int vcpu_run(struct vcpu *v)
+{
+	v->run->exit_reason = SENTINEL_EXIT;
+	return ioctl(v->fd, KVM_RUN, 0) < 0 ? errno : 0;
+}
+
+static bool is_io_exit(struct vcpu *v, int port)
+{
+	return v->run->exit_reason == KVM_EXIT_IO && v->run->io.port == port;
+}
+
+static void bit_set(unsigned long *bm, unsigned long i)
+{
+	__atomic_fetch_or(&bm[i / 64], 1ul << (i % 64), __ATOMIC_RELAXED);
+}
+
+/* Pairs with KVM's read of the bit: the page is in place before the clear. */
+static void bit_clear(unsigned long *bm, unsigned long i)
+{
+	__atomic_fetch_and(&bm[i / 64], ~(1ul << (i % 64)), __ATOMIC_RELEASE);
+}
+
+static bool bit_test(unsigned long *bm, unsigned long i)
+{
+	return __atomic_load_n(&bm[i / 64], __ATOMIC_RELAXED) & (1ul << (i % 64));
+}
+
+static bool has_userfault(void)
+{
+	return ioctl(kvm_fd, KVM_CHECK_EXTENSION, MEMFAULT_KVM_CAP_USERFAULT) > 0;
+}
+
+/* ---- Functional checks ---------------------------------------------------- */
+
+struct data_slot {
+	char *mem;
+	unsigned long *bitmap;
+};
+
+static struct data_slot data_slot_new(void)
+{
+	struct data_slot d = {
+		.mem = map_anon(DATA_PAGES * PAGE),
+		.bitmap = aligned_alloc(64, 64),
+	};
+
+	memset(d.bitmap, 0, 64);
+	return d;
+}
+
+/*
+ * Run the guest over the data slot until it is done, resolving each
+ * userfault exit by clearing the bit.  Checks that the exits are exactly
+ * the pages whose bit was set, in the order the guest touches them.
+ */
+static bool touch_all(const char *what, struct vcpu *v, struct data_slot *d,
+		      bool write, unsigned long *expected_bits)
+{
+	unsigned long next = 0, exits = 0, want = 0;
+	int r;
+
+	for (unsigned long i = 0; i < DATA_PAGES; i++)
+		want += bit_test(expected_bits, i);
+	vcpu_start(v, CODE_GPA, DATA_GPA, DATA_GPA + DATA_PAGES * PAGE, PAGE, write);
+	for (;;) {
+		r = vcpu_run(v);
+		if (r == 0 && is_io_exit(v, DONE_PORT))
+			break;
+		if (r != EFAULT || v->run->exit_reason != MF_EXIT_MEMORY_FAULT) {
+			tap(false, "%s: unexpected KVM_RUN result %d (%s), exit reason %u",
+			    what, r, strerror(r), v->run->exit_reason);
+			return false;
+		}
+		struct mf_memory_fault f = *mf(v);
+		unsigned long page = (f.gpa - DATA_GPA) / PAGE;
+
+		while (next < DATA_PAGES && !bit_test(expected_bits, next))
+			next++;
+		if (f.flags != MEMFAULT_KVM_MEMORY_EXIT_FLAG_USERFAULT || f.size != PAGE ||
+		    f.gpa != DATA_GPA + next * PAGE || next >= DATA_PAGES ||
+		    !bit_test(d->bitmap, page)) {
+			tap(false, "%s: exit flags %#llx gpa %#llx size %#llx, expected USERFAULT gpa %#lx size %#lx",
+			    what, (unsigned long long)f.flags, (unsigned long long)f.gpa,
+			    (unsigned long long)f.size, DATA_GPA + next * PAGE, PAGE);
+			return false;
+		}
+		exits++;
+		next++;
+		bit_clear(d->bitmap, page);
+	}
+	tap(exits == want, "%s: %lu exits for the %lu pages whose bit was set, gpa/size/flags right",
+	    what, exits, want);
+	return exits == want;
+}
+
+static void check_flag_validation(struct vm *vm)
+{
+	struct data_slot d = data_slot_new();
+	int r;
+
+	r = set_region(vm->fd, 5, MEMFAULT_KVM_MEM_USERFAULT | KVM_MEM_READONLY,
+		       0x800000, DATA_PAGES * PAGE, d.mem, d.bitmap);
+	tap(r == EINVAL, "KVM_MEM_USERFAULT | KVM_MEM_READONLY rejected with EINVAL (got %d)", r);
+	r = set_region(vm->fd, 5, MEMFAULT_KVM_MEM_USERFAULT, 0x800000,
+		       DATA_PAGES * PAGE, d.mem, (char *)d.bitmap + 4);
+	tap(r == EINVAL, "bitmap not aligned to 8 bytes rejected with EINVAL (got %d)", r);
+	r = set_region(vm->fd, 5, MEMFAULT_KVM_MEM_USERFAULT, 0x800000,
+		       DATA_PAGES * PAGE, d.mem, NULL);
+	tap(r == EINVAL, "NULL bitmap rejected with EINVAL (got %d)", r);
+	r = set_region(vm->fd, 5, MEMFAULT_KVM_MEM_USERFAULT, 0x800000, DATA_PAGES * PAGE,
+		       d.mem, (void *)0xffff800000000000ul);
+	tap(r == EINVAL, "kernel-address bitmap rejected with EINVAL (got %d)", r);
+
+	struct kvm_userspace_memory_region v1 = {
+		.slot = 5, .flags = MEMFAULT_KVM_MEM_USERFAULT, .guest_phys_addr = 0x800000,
+		.memory_size = DATA_PAGES * PAGE, .userspace_addr = (uintptr_t)d.mem,
+	};
+	r = ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &v1) < 0 ? errno : 0;
+	tap(r == EINVAL, "KVM_MEM_USERFAULT through KVM_SET_USER_MEMORY_REGION (v1) rejected with EINVAL (got %d)", r);
+
+	r = set_region(vm->fd, 5, MEMFAULT_KVM_MEM_USERFAULT, 0x800000,
+		       DATA_PAGES * PAGE, d.mem, d.bitmap);
+	tap(r == 0, "KVM_MEM_USERFAULT with a valid bitmap accepted (got %d)", r);
+	unsigned long *other = aligned_alloc(64, 64);
+
+	r = set_region(vm->fd, 5, MEMFAULT_KVM_MEM_USERFAULT, 0x800000,
+		       DATA_PAGES * PAGE, d.mem, other);
+	tap(r == EINVAL, "changing the bitmap while the flag stays set rejected with EINVAL (got %d)", r);
+	r = set_region(vm->fd, 5, MEMFAULT_KVM_MEM_USERFAULT | KVM_MEM_LOG_DIRTY_PAGES,
+		       0x800000, DATA_PAGES * PAGE, d.mem, d.bitmap);
+	tap(r == 0, "KVM_MEM_USERFAULT together with dirty logging accepted (got %d)", r);
+	r = set_region(vm->fd, 5, 0, 0x800000, 0, d.mem, NULL);
+	tap(r == 0, "slot deleted (got %d)", r);
+	free(other);
+}
+
+
+/* ---- Mapping sizes, from the VM's binary stats ---------------------------- */
+
+/* The VM statistic @name (e.g. "pages_2m"), or -1 if KVM does not have it. */
+static int64_t vm_stat(int vm_fd, const char *name)
+{
+	struct kvm_stats_header h;
+	int fd = ioctl(vm_fd, KVM_GET_STATS_FD, NULL);
+	int64_t val = -1;
+
+	if (fd < 0)
+		return -1;
+	if (pread(fd, &h, sizeof(h), 0) != sizeof(h))
+		goto out;
+	size_t dsz = sizeof(struct kvm_stats_desc) + h.name_size;
+	char *descs = malloc(dsz * h.num_desc);
+
+	if (!descs || pread(fd, descs, dsz * h.num_desc, h.desc_offset) != (ssize_t)(dsz * h.num_desc))
+		goto out_free;
+	for (uint32_t i = 0; i < h.num_desc; i++) {
+		struct kvm_stats_desc *d = (struct kvm_stats_desc *)(descs + i * dsz);
+		uint64_t v;
+
+		if (strcmp(d->name, name))
+			continue;
+		if (pread(fd, &v, sizeof(v), h.data_offset + d->offset) == sizeof(v))
+			val = (int64_t)v;
+		break;
+	}
+out_free:
+	free(descs);
+out:
+	close(fd);
+	return val;
+}
+
+#define HUGE_GPA 0x40000000ul
+#define HUGE_SIZE (4ul << 20)
+
+/* Guest reads every 4 KiB page of the huge-page slot; no userfault bits set. */
+static bool huge_touch(struct vcpu *v)
+{
+	vcpu_start(v, CODE_GPA, HUGE_GPA, HUGE_GPA + HUGE_SIZE, PAGE, false);
+	return vcpu_run(v) == 0 && is_io_exit(v, DONE_PORT);
+}
+
+/*
+ * Only 4 KiB mappings while the flag is on; huge mappings again once it is
+ * off.  Needs transparent huge pages behind the slot, and KVM's pages_2m stat.
+ */
+static void check_mapping_sizes(void)
+{
+	struct vm vm = vm_create();
+	struct vcpu v = vcpu_create(&vm, 0);
+	char *raw = mmap(NULL, HUGE_SIZE + (2ul << 20), PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *mem = (char *)(((uintptr_t)raw + (2ul << 20) - 1) & ~((2ul << 20) - 1));
+	unsigned long *bitmap = aligned_alloc(64, HUGE_SIZE / PAGE / 8);
+	int64_t p2m;
+
+	if (raw == MAP_FAILED || !bitmap)
+		die("huge-page slot memory");
+	memset(bitmap, 0, HUGE_SIZE / PAGE / 8);
+	madvise(mem, HUGE_SIZE, MADV_HUGEPAGE);
+	memset(mem, 1, HUGE_SIZE);
+	if (set_region(vm.fd, 3, 0, HUGE_GPA, HUGE_SIZE, mem, NULL))
+		die("huge-page memslot");
+	bool ok = huge_touch(&v);
+
+	p2m = vm_stat(vm.fd, "pages_2m");
+	if (!ok || p2m <= 0) {
+		printf("ok %d - # SKIP huge mappings: none without the flag either (pages_2m=%lld; THP off?)\n",
+		       ++tap_n, (long long)p2m);
+	} else {
+		tap(true, "flag off: the guest's accesses got %lld 2 MiB mappings", (long long)p2m);
+		int r = set_region(vm.fd, 3, MEMFAULT_KVM_MEM_USERFAULT, HUGE_GPA, HUGE_SIZE, mem, bitmap);
+
+		ok = r == 0 && huge_touch(&v);
+		p2m = vm_stat(vm.fd, "pages_2m");
+		tap(ok && p2m == 0, "flag on (no bits set): only 4 KiB mappings (pages_2m=%lld, pages_4k=%lld)",
+		    (long long)p2m, (long long)vm_stat(vm.fd, "pages_4k"));
+		r = set_region(vm.fd, 3, 0, HUGE_GPA, HUGE_SIZE, mem, NULL);
+		ok = r == 0 && huge_touch(&v);
+		p2m = vm_stat(vm.fd, "pages_2m");
+		tap(ok && p2m > 0, "flag off again: huge mappings come back (pages_2m=%lld)", (long long)p2m);
+	}
+	close(v.fd);
+	close(vm.fd);
+	munmap(raw, HUGE_SIZE + (2ul << 20));
+	free(bitmap);
+}
+
+static int functional_present(void)
+{
+	struct vm vm = vm_create();
+	struct vcpu v = vcpu_create(&vm, 0);
+	struct data_slot d = data_slot_new();
+	unsigned long expect[1];
+	int r;
+
+	tap(true, "KVM_CAP_USERFAULT (%d) reported: %d", MEMFAULT_KVM_CAP_USERFAULT,
+	    ioctl(kvm_fd, KVM_CHECK_EXTENSION, MEMFAULT_KVM_CAP_USERFAULT));
+	check_flag_validation(&vm);
+
+	/* Reads: every third page marked, the flag on from the start. */
+	for (unsigned long i = 0; i < DATA_PAGES; i++) {
+		*(uint32_t *)(d.mem + i * PAGE) = 0xdead0000 + i;
+		if (i % 3 == 0)
+			bit_set(d.bitmap, i);
+	}
+	expect[0] = d.bitmap[0];
+	r = set_region(vm.fd, 1, MEMFAULT_KVM_MEM_USERFAULT, DATA_GPA,
+		       DATA_PAGES * PAGE, d.mem, d.bitmap);
+	if (r)
+		die("userfault memslot: %s", strerror(r));
+	touch_all("reads", &v, &d, false, expect);
+	touch_all("reads again, all bits clear", &v, &d, false, (unsigned long[]){0});
+
+	/*
+	 * Writes: the pages were all mapped by the reads.  Mark the odd pages
+	 * and turn the flag off and on: the zap makes them exit again.
+	 */
+	r = set_region(vm.fd, 1, 0, DATA_GPA, DATA_PAGES * PAGE, d.mem, NULL);
+	tap(r == 0, "flag turned off (got %d)", r);
+	for (unsigned long i = 1; i < DATA_PAGES; i += 2)
+		bit_set(d.bitmap, i);
+	expect[0] = d.bitmap[0];
+	r = set_region(vm.fd, 1, MEMFAULT_KVM_MEM_USERFAULT, DATA_GPA,
+		       DATA_PAGES * PAGE, d.mem, d.bitmap);
+	tap(r == 0, "flag turned on again (got %d)", r);
+	touch_all("writes after re-enabling (mapped pages zapped)", &v, &d, true, expect);
+	bool data_ok = true;
+
+	for (unsigned long i = 0; i < DATA_PAGES; i++)
+		data_ok &= *(uint32_t *)(d.mem + i * PAGE) == DATA_GPA + i * PAGE;
+	tap(data_ok, "guest writes landed in the slot's memory");
+
+	/* A slot without the flag ignores its bits entirely. */
+	r = set_region(vm.fd, 1, 0, DATA_GPA, DATA_PAGES * PAGE, d.mem, NULL);
+	memset(d.bitmap, 0xff, 64);
+	touch_all("flag off with every bit set: no exits", &v, &d, true, (unsigned long[]){0});
+
+	/* Pages mapped while the flag was off exit once it is on (zap). */
+	r = set_region(vm.fd, 1, MEMFAULT_KVM_MEM_USERFAULT, DATA_GPA,
+		       DATA_PAGES * PAGE, d.mem, d.bitmap);
+	expect[0] = ~0ul;
+	touch_all("reads of pages mapped before the flag was turned on", &v, &d, false, expect);
+
+	/* Instruction fetch from a marked page. */
+	unsigned long xp = 40;
+
+	memcpy(d.mem + xp * PAGE, guest_exec, guest_exec_end - guest_exec);
+	set_region(vm.fd, 1, 0, DATA_GPA, DATA_PAGES * PAGE, d.mem, NULL);
+	bit_set(d.bitmap, xp);
+	set_region(vm.fd, 1, MEMFAULT_KVM_MEM_USERFAULT, DATA_GPA,
+		   DATA_PAGES * PAGE, d.mem, d.bitmap);
+	vcpu_start(&v, DATA_GPA + xp * PAGE, 0, 0, 0, false);
+	r = vcpu_run(&v);
+	tap(r == EFAULT && v.run->exit_reason == MF_EXIT_MEMORY_FAULT &&
+	    mf(&v)->flags == MEMFAULT_KVM_MEMORY_EXIT_FLAG_USERFAULT &&
+	    mf(&v)->gpa == DATA_GPA + xp * PAGE && mf(&v)->size == PAGE,
+	    "instruction fetch: exit with gpa %#llx size %#llx flags %#llx (r=%d)",
+	    (unsigned long long)mf(&v)->gpa, (unsigned long long)mf(&v)->size,
+	    (unsigned long long)mf(&v)->flags, r);
+	r = vcpu_run(&v);
+	tap(r == EFAULT && mf(&v)->gpa == DATA_GPA + xp * PAGE,
+	    "instruction fetch: exits again while the bit stays set");
+	bit_clear(d.bitmap, xp);
+	r = vcpu_run(&v);
+	tap(r == 0 && is_io_exit(&v, EXEC_PORT),
+	    "instruction fetch: the code runs once the bit is cleared (r=%d, exit %u)",
+	    r, v.run->exit_reason);
+
+	/* An unreadable bitmap: a bare EFAULT, no memory-fault exit. */
+	set_region(vm.fd, 1, 0, DATA_GPA, DATA_PAGES * PAGE, d.mem, NULL);
+	unsigned long *gone = map_anon(PAGE);
+
+	munmap(gone, PAGE);
+	r = set_region(vm.fd, 1, MEMFAULT_KVM_MEM_USERFAULT, DATA_GPA,
+		       DATA_PAGES * PAGE, d.mem, gone);
+	tap(r == 0, "unmapped (but user-range) bitmap accepted by the memslot (got %d)", r);
+	vcpu_start(&v, CODE_GPA, DATA_GPA, DATA_GPA + PAGE, PAGE, false);
+	r = vcpu_run(&v);
+	tap(r == EFAULT && v.run->exit_reason != MF_EXIT_MEMORY_FAULT,
+	    "unreadable bitmap: KVM_RUN fails with a bare EFAULT (r=%d, exit reason %u)",
+	    r, v.run->exit_reason);
+
+	check_mapping_sizes();
+	return 0;
+}
+
+static int functional_absent(void)
+{
+	struct vm vm = vm_create();
+	struct data_slot d = data_slot_new();
+	int cap = ioctl(kvm_fd, KVM_CHECK_EXTENSION, MEMFAULT_KVM_CAP_USERFAULT);
+	int r;
+
+	printf("# KVM_CAP_USERFAULT (%d): absent (KVM_CHECK_EXTENSION returned %d)\n",
+	       MEMFAULT_KVM_CAP_USERFAULT, cap);
+	r = set_region(vm.fd, 1, MEMFAULT_KVM_MEM_USERFAULT, DATA_GPA,
+		       DATA_PAGES * PAGE, d.mem, d.bitmap);
+	tap(r == EINVAL, "KVM_MEM_USERFAULT rejected with EINVAL by a kernel without KVM Userfault (got %d)", r);
+	printf("# capability absent, flag rejected\n");
+	return 0;
+}
+
+/* ---- Demand paging ------------------------------------------------------- */
+
+enum dp_mode { DP_UFFD, DP_EXIT };
+
+struct dp {
+	enum dp_mode mode;
+	int nr_vcpus;
+	unsigned long pages;    /* per vCPU */
+	char *mem;
+	char *src;              /* page contents to copy in */
+	unsigned long *bitmap;
+	int uffd;
+	int stop_fd[2];
+	struct vm vm;
+	unsigned long uffd_faults;
+	unsigned long exits[64];
+	int err;
+};
+
+struct dp_vcpu {
+	struct dp *dp;
+	struct vcpu v;
+	int id;
+};
+
+static int uffd_copy(int uffd, void *dst, void *src, bool wake)
+{
+	struct uffdio_copy c = {
+		.dst = (uintptr_t)dst, .src = (uintptr_t)src, .len = PAGE,
+		.mode = wake ? 0 : UFFDIO_COPY_MODE_DONTWAKE,
+	};
+
+	if (ioctl(uffd, UFFDIO_COPY, &c) == 0)
+		return 0;
+	return errno;
+}
+
+static void *dp_reader(void *arg)
+{
+	struct dp *dp = arg;
+	struct pollfd pfd[2] = {
+		{ .fd = dp->uffd, .events = POLLIN },
+		{ .fd = dp->stop_fd[0], .events = POLLIN },
+	};
+
+	for (;;) {
+		struct uffd_msg msg;
+
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			die("poll");
+		}
+		if (pfd[1].revents)
+			return NULL;
+		if (read(dp->uffd, &msg, sizeof(msg)) != sizeof(msg)) {
+			if (errno == EAGAIN)
+				continue;
+			die("read uffd");
+		}
+		if (msg.event != UFFD_EVENT_PAGEFAULT)
+			continue;
+		uint64_t addr = msg.arg.pagefault.address & ~(PAGE - 1);
+		int r = uffd_copy(dp->uffd, (void *)addr, dp->src, true);
+
+		if (r == EEXIST) {
+			struct uffdio_range w = { .start = addr, .len = PAGE };
+
+			ioctl(dp->uffd, UFFDIO_WAKE, &w);
+		} else if (r) {
+			errno = r;
+			die("UFFDIO_COPY");
+		}
+		__atomic_fetch_add(&dp->uffd_faults, 1, __ATOMIC_RELAXED);
+	}
+}
+
+static void *dp_vcpu_thread(void *arg)
+{
+	struct dp_vcpu *c = arg;
+	struct dp *dp = c->dp;
+
+	for (;;) {
+		int r = vcpu_run(&c->v);
+
+		if (r == 0 && is_io_exit(&c->v, DONE_PORT))
+			return NULL;
+		if (r == EINTR || r == EAGAIN)
+			continue;
+		if (dp->mode == DP_EXIT && r == EFAULT &&
+		    c->v.run->exit_reason == MF_EXIT_MEMORY_FAULT &&
+		    (mf(&c->v)->flags & MEMFAULT_KVM_MEMORY_EXIT_FLAG_USERFAULT)) {
+			uint64_t gpa = mf(&c->v)->gpa;
+			unsigned long i = (gpa - DP_GPA) / PAGE;
+			char *hva = dp->mem + i * PAGE;
+			int e = uffd_copy(dp->uffd, hva, dp->src, false);
+
+			if (e == EEXIST) {
+				struct uffdio_range w = { .start = (uintptr_t)hva, .len = PAGE };
+
+				ioctl(dp->uffd, UFFDIO_WAKE, &w);
+			} else if (e) {
+				errno = e;
+				die("UFFDIO_COPY (vCPU %d)", c->id);
+			}
+			bit_clear(dp->bitmap, i);
+			dp->exits[c->id]++;
+			continue;
+		}
+		fprintf(stderr, "vCPU %d: KVM_RUN %d (%s), exit reason %u\n", c->id, r,
+			strerror(r), c->v.run->exit_reason);
+		dp->err = 1;
+		return NULL;
+	}
+}
+
+/* One measurement: returns pages/s, or a negative value on failure. */
+static double dp_run(enum dp_mode mode, int nr_vcpus, unsigned long pages)
+{
+	struct dp dp = { .mode = mode, .nr_vcpus = nr_vcpus, .pages = pages };
+	size_t len = nr_vcpus * pages * PAGE;
+	unsigned long nbits = nr_vcpus * pages;
+	struct dp_vcpu *vc = calloc(nr_vcpus, sizeof(*vc));
+	pthread_t *th = calloc(nr_vcpus, sizeof(*th)), reader;
+
+	dp.vm = vm_create();
+	dp.mem = map_anon(len);
+	dp.src = map_anon(PAGE);
+	memset(dp.src, 0x5a, PAGE);
+	dp.bitmap = aligned_alloc(64, (nbits / 64 + 8) * 8);
+	memset(dp.bitmap, mode == DP_EXIT ? 0xff : 0, (nbits / 64 + 8) * 8);
+
+	dp.uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (dp.uffd < 0)
+		die("userfaultfd");
+	struct uffdio_api api = { .api = UFFD_API };
+
+	if (ioctl(dp.uffd, UFFDIO_API, &api))
+		die("UFFDIO_API");
+	struct uffdio_register reg = {
+		.range = { .start = (uintptr_t)dp.mem, .len = len },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+
+	if (ioctl(dp.uffd, UFFDIO_REGISTER, &reg))
+		die("UFFDIO_REGISTER");
+	if (pipe(dp.stop_fd))
+		die("pipe");
+	int r = set_region(dp.vm.fd, 2, mode == DP_EXIT ? MEMFAULT_KVM_MEM_USERFAULT : 0,
+			   DP_GPA, len, dp.mem, mode == DP_EXIT ? dp.bitmap : NULL);
+
+	if (r) {
+		errno = r;
+		die("demand-paging memslot");
+	}
+	for (int i = 0; i < nr_vcpus; i++) {
+		vc[i].dp = &dp;
+		vc[i].id = i;
+		vc[i].v = vcpu_create(&dp.vm, i);
+		uint64_t base = DP_GPA + (uint64_t)i * pages * PAGE;
+
+		vcpu_start(&vc[i].v, CODE_GPA, base, base + pages * PAGE, PAGE, true);
+	}
+	/*
+	 * The reader runs in both modes: in exit mode it only sees accesses
+	 * that do not come from vCPU faults (there should be none).
+	 */
+	pthread_create(&reader, NULL, dp_reader, &dp);
+	double t0 = now();
+
+	for (int i = 0; i < nr_vcpus; i++)
+		pthread_create(&th[i], NULL, dp_vcpu_thread, &vc[i]);
+	for (int i = 0; i < nr_vcpus; i++)
+		pthread_join(th[i], NULL);
+	double t = now() - t0;
+
+	if (write(dp.stop_fd[1], "x", 1) != 1)
+		die("write");
+	pthread_join(reader, NULL);
+
+	unsigned long exits = 0;
+
+	for (int i = 0; i < nr_vcpus; i++)
+		exits += dp.exits[i];
+	bool ok = !dp.err;
+
+	for (unsigned long i = 0; i < nbits; i++)
+		ok &= *(uint32_t *)(dp.mem + i * PAGE) == (uint32_t)(DP_GPA + i * PAGE);
+	if (mode == DP_EXIT)
+		ok &= exits == nbits;
+	else
+		ok &= dp.uffd_faults == nbits;
+	printf("# %-8s vcpus=%d pages=%lu: %.3f s, %lu exits, %lu uffd faults%s\n",
+	       mode == DP_EXIT ? "kvm-exit" : "uffd", nr_vcpus, nbits, t, exits,
+	       dp.uffd_faults, ok ? "" : "  FAILED");
+
+	for (int i = 0; i < nr_vcpus; i++) {
+		munmap(vc[i].v.run, ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0));
+		close(vc[i].v.fd);
+	}
+	close(dp.vm.fd);
+	close(dp.uffd);
+	close(dp.stop_fd[0]);
+	close(dp.stop_fd[1]);
+	munmap(dp.mem, len);
+	munmap(dp.src, PAGE);
+	munmap(dp.vm.code, 0x10000);
+	free(dp.bitmap);
+	free(vc);
+	free(th);
+	return ok ? nbits / t : -1;
+}
+
+static int demand_paging(const char *vcpu_list, unsigned long pages, int reps)
+{
+	char buf[128];
+	int counts[16], n = 0;
+
+	snprintf(buf, sizeof(buf), "%s", vcpu_list);
+	for (char *s = strtok(buf, ","); s && n < 16; s = strtok(NULL, ","))
+		counts[n++] = atoi(s);
+	if (!has_userfault()) {
+		printf("# KVM_CAP_USERFAULT absent: measuring the userfaultfd mode only\n");
+	}
+	printf("# demand paging: each vCPU writes its own %lu pages (4 KiB); best of %d\n",
+	       pages, reps);
+	double res[16][2] = { 0 };
+
+	for (int i = 0; i < n; i++) {
+		if (counts[i] < 1 || counts[i] > 64)
+			die("bad vCPU count %d", counts[i]);
+		for (int rep = 0; rep < reps; rep++) {
+			for (int m = 0; m < 2; m++) {
+				if (m == DP_EXIT && !has_userfault())
+					continue;
+				double r = dp_run(m, counts[i], pages);
+
+				tap(r > 0, "demand paging %s, %d vCPUs", m ? "kvm-exit" : "uffd",
+				    counts[i]);
+				if (r > res[i][m])
+					res[i][m] = r;
+			}
+		}
+	}
+	printf("#\n# | vCPUs | userfaultfd (pages/s) | KVM Userfault exits (pages/s) | ratio |\n");
+	printf("# |------:|----------------------:|------------------------------:|------:|\n");
+	for (int i = 0; i < n; i++)
+		printf("# | %5d | %21.0f | %29.0f | %5.2f |\n", counts[i], res[i][0], res[i][1],
+		       res[i][0] > 0 ? res[i][1] / res[i][0] : 0);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *expect = "any", *vcpus = "1,2,4,8";
+	unsigned long pages = 1024;
+	bool dp = false;
+	int reps = 1;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--expect") && i + 1 < argc)
+			expect = argv[++i];
+		else if (!strcmp(argv[i], "--demand-paging"))
+			dp = true;
+		else if (!strcmp(argv[i], "--vcpus") && i + 1 < argc)
+			vcpus = argv[++i];
+		else if (!strcmp(argv[i], "--pages") && i + 1 < argc)
+			pages = strtoul(argv[++i], NULL, 0);
+		else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
+			reps = atoi(argv[++i]);
+		else {
+			fprintf(stderr, "usage: %s [--expect present|absent|any] | --demand-paging [--vcpus 1,2,4,8] [--pages N] [--reps R]\n",
+				argv[0]);
+			return 2;
+		}
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (kvm_fd < 0)
+		die("/dev/kvm");
+	printf("TAP version 13\n");
+	if (ioctl(kvm_fd, KVM_CHECK_EXTENSION, MF_CAP_USER_MEMORY2) <= 0)
+		die("KVM_CAP_USER_MEMORY2 missing: kernel older than 6.8");
+
+	bool present = has_userfault();
+
+	if (dp) {
+		demand_paging(vcpus, pages, reps);
+	} else {
+		if (!strcmp(expect, "present"))
+			tap(present, "KVM_CAP_USERFAULT expected present");
+		else if (!strcmp(expect, "absent"))
+			tap(!present, "KVM_CAP_USERFAULT expected absent");
+		if (present)
+			functional_present();
+		else
+			functional_absent();
+	}
+	printf("1..%d\n# %d passed, %d failed\n", tap_n, tap_n - tap_failed, tap_failed);
+	return tap_failed ? 1 : 0;
+}
