@@ -2,9 +2,10 @@
 #   make                 build everything (runs ./configure: fetch, patch, build)
 #   make demo            build, then run the main job with a readable report
 #   make check           build, then run the test suites; last line "N passed, N failed"
+#   make check-full      make check plus QEMU's whole postcopy qtest set (~15 min more)
 #   make bench           the full benchmarks
 #   make export-patches  write the commits of build/qemu back to patches/qemu
-.PHONY: all build demo check bench export-patches clean distclean
+.PHONY: all build demo check check-full bench export-patches clean distclean
 
 all: build
 
@@ -16,6 +17,9 @@ demo: build
 
 check: build
 	scripts/check.sh
+
+check-full: build
+	MF_CHECK_FULL=1 scripts/check.sh
 
 bench: build
 	scripts/meson test -C build/lib --benchmark --print-errorlogs --num-processes 1

@@ -20,8 +20,8 @@ if [ "$(cat "$bld/.mf-configure" 2>/dev/null)" != "$want" ]; then
     echo "$want" > "$bld/.mf-configure"
 fi
 
-step "QEMU: build qemu-system-x86_64 (ccache: $CCACHE_DIR)"
-NINJA_STATUS='[QEMU %f/%t %es] ' ninja -C "$bld" qemu-system-x86_64 "$@" |
+step "QEMU: build qemu-system-x86_64 and migration-test (ccache: $CCACHE_DIR)"
+NINJA_STATUS='[QEMU %f/%t %es] ' ninja -C "$bld" qemu-system-x86_64 tests/qtest/migration-test "$@" |
     awk '/^\[QEMU/ { n++; if (n % 100 && $0 !~ /FAILED/) next } { print; fflush() }'
 [ "${PIPESTATUS[0]}" = 0 ] || die "QEMU build failed"
 

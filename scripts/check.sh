@@ -26,7 +26,11 @@ PY
 tools_env
 rm -f "$MF_BUILD/lib/meson-logs/testlog.json"
 step "check: running the test suites (meson test)"
-"$MF_ROOT/scripts/meson" test -C "$MF_BUILD/lib" --print-errorlogs --num-processes 1 "$@"
+# Suite qtest-full (QEMU's whole postcopy set, ~15 min) only when asked:
+# make check-full (MF_CHECK_FULL=1), or scripts/check.sh --suite qtest-full.
+args=("$@")
+[ $# -gt 0 ] || [ "${MF_CHECK_FULL:-0}" = 1 ] || args=(--no-suite qtest-full)
+"$MF_ROOT/scripts/meson" test -C "$MF_BUILD/lib" --print-errorlogs --num-processes 1 "${args[@]}"
 rc=$?
 summary
 exit $rc
