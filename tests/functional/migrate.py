@@ -69,7 +69,7 @@ def wait_status(q, wanted, timeout, bad=("failed", "cancelled")):
         last = info.get("status", "none")
         if last in wanted:
             return info
-        if last in bad:
+        if last in bad or (last == "completed" and "completed" not in wanted):
             raise TestFailure(f"{q.name}: migration {last} while waiting for "
                               f"{'/'.join(wanted)}: {info.get('error-desc', '')}\n"
                               f"stderr:\n{q.stderr()}")
@@ -261,10 +261,10 @@ class Migration:
             qmp(src, "migrate-set-capabilities", capabilities=self.caps(dest=False))
             # Precopy must not converge: the switch to postcopy is ours to make.
             qmp(src, "migrate-set-parameters", **{"downtime-limit": 1})
-            if o.scenario == "recover":
+            if o.scenario in ("recover", "kill"):
                 # Slow postcopy down so that it is still running when the cut comes.
                 qmp(src, "migrate-set-parameters",
-                    **{"max-postcopy-bandwidth": o.recover_bw * MiB})
+                    **{"max-postcopy-bandwidth": o.slow_bw * MiB})
             uri_port = port
             if o.scenario == "recover" and o.cut == "proxy":
                 proxy = Proxy(port)
@@ -355,6 +355,19 @@ class Migration:
             if mf.get("exits", 0) > 0 or not o.expect_exits:
                 break
             time.sleep(0.05)
+        st = status(dst)
+        check(st == "postcopy-active",
+              f"destination status {st} before the kill, not postcopy-active (lower --slow-bw?)")
+        # QEMU refuses to cancel an outgoing migration once postcopy started
+        # (the source no longer has the whole guest state): check that first.
+        try:
+            qmp(src, "migrate_cancel")
+            raise TestFailure("migrate_cancel was accepted on the source during postcopy")
+        except TestFailure as e:
+            check("cannot cancel" in str(e), str(e))
+            self.result["cancel"] = str(e).split("'desc': ", 1)[-1].strip("}'\"")
+            self.mark(f"source: migrate_cancel refused during postcopy: {self.result['cancel']}")
+        check(status(src) == "postcopy-active", "the source left postcopy-active after migrate_cancel")
         os.killpg(src.proc.pid, signal.SIGKILL)
         src.proc.wait()
         self.mark("source killed (SIGKILL)")
@@ -368,21 +381,46 @@ class Migration:
         self.mark("destination guest " + ("made no progress in 2 s: its vCPU waits for a page"
                                           if stuck else "still made progress"))
         self.result["vcpu_stuck"] = stuck
+        check(stuck, "the destination guest kept making passes without its source")
         mf = qmp(dst, "query-migrate").get("postcopy-memfault")
         self.result["dst_info"] = qmp(dst, "query-migrate")
-        # HMP "info registers" runs on the vCPU thread (run_on_cpu): it only
-        # answers if a kick ends the vCPU's wait for the page.
-        r = qmp(dst, "human-monitor-command", **{"command-line": "info registers"})
-        check("EIP=" in r or "RIP=" in r, f"info registers gave {r[:200]!r}")
-        self.mark("destination: info registers answered (run_on_cpu kicked the waiting vCPU)")
         if o.expect_exits:
             check(mf and mf["exits"] > 0, f"no memory-fault exits before the kill: {mf}")
+        # HMP "info registers" runs on the vCPU thread (run_on_cpu): it only
+        # answers if a kick ends the vCPU's wait for the page.  A vCPU asleep in
+        # userfaultfd (classic postcopy) cannot be kicked: then it is only reported.
+        kick_timeout = 30 if o.expect_exits else 10
+        dst._qmp.settimeout(kick_timeout)
+        try:
+            r = dst.qmp("human-monitor-command", **{"command-line": "info registers"})
+            check("EIP=" in r or "RIP=" in r, f"info registers gave {r[:200]!r}")
+            self.result["kick"] = True
+            self.mark("destination: info registers answered (run_on_cpu kicked the waiting vCPU)")
+        except OSError:
+            self.result["kick"] = False
+            self.mark(f"destination: info registers did not answer in {kick_timeout} s: "
+                      "the vCPU cannot leave its wait for the page")
+            check(not o.expect_exits, "a vCPU waiting for a page after memory-fault exits "
+                                      "did not answer run_on_cpu")
         t = time.monotonic()
         try:
-            dst.qmp("quit")
+            if self.result["kick"]:
+                dst.qmp("quit")
+            else:   # the QMP stream still owes the HMP reply: quit with a signal
+                dst.proc.send_signal(signal.SIGTERM)
         except (OSError, TestFailure):
             pass   # the reply may be lost when QEMU exits
-        rc = dst.wait_exit(o.quit_timeout)
+        if not o.expect_exits:
+            try:
+                rc = dst.proc.wait(timeout=o.quit_timeout)
+            except Exception:
+                self.mark(f"destination did not exit within {o.quit_timeout} s of the quit "
+                          "request (classic postcopy: vCPU asleep in userfaultfd)")
+                self.result["quit"] = None
+                return
+        else:
+            rc = dst.wait_exit(o.quit_timeout)
+        self.result["quit"] = time.monotonic() - t
         self.mark(f"destination quit in {time.monotonic() - t:.1f} s, exit status {rc}")
         check(rc == 0, f"destination exit status {rc} after quit")
 
@@ -396,7 +434,7 @@ class Migration:
                 break
             time.sleep(0.05)
         check(status(src) == "postcopy-active",
-              "postcopy ended before the cut: lower --recover-bw")
+              "postcopy ended before the cut: lower --slow-bw")
         if proxy:
             proxy.cut()
             self.mark("network cut (proxy closed every connection)")
@@ -506,8 +544,8 @@ def parse_args(argv=None):
                     default="plain")
     ap.add_argument("--cut", choices=["pause", "proxy"], default="proxy",
                     help="recover: how the connection is cut")
-    ap.add_argument("--recover-bw", type=int, default=8,
-                    help="recover: max-postcopy-bandwidth (MiB/s) until the cut")
+    ap.add_argument("--slow-bw", type=int, default=8,
+                    help="recover, kill: max-postcopy-bandwidth (MiB/s) until the cut")
     ap.add_argument("--complete-timeout", type=int, default=120)
     ap.add_argument("--quit-timeout", type=int, default=30)
     ap.add_argument("--expect-exits", action="store_true",
