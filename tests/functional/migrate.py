@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """End-to-end postcopy migration of the A/B guest, with memory integrity checked.
 
-    migrate.py --qemu BIN --guest IMG --end-mib N [options]
+    migrate.py --qemu BIN --guest IMG [options]
 
 Starts a source and a destination QEMU on this machine's /dev/kvm, boots the
 A/B guest (tests/guest/ab-guest.S) on the source, migrates it over TCP on
@@ -261,6 +261,9 @@ class Migration:
             qmp(src, "migrate-set-capabilities", capabilities=self.caps(dest=False))
             # Precopy must not converge: the switch to postcopy is ours to make.
             qmp(src, "migrate-set-parameters", **{"downtime-limit": 1})
+            if o.postcopy_bw:
+                qmp(src, "migrate-set-parameters",
+                    **{"max-postcopy-bandwidth": o.postcopy_bw * MiB})
             if o.scenario in ("recover", "kill"):
                 # Slow postcopy down so that it is still running when the cut comes.
                 qmp(src, "migrate-set-parameters",
@@ -453,7 +456,7 @@ class Migration:
         port = free_port()
         qmp(dst, "migrate-recover", uri=f"tcp:127.0.0.1:{port}")
         wait_status(dst, ("postcopy-recover-setup", "postcopy-recover", "postcopy-paused"), 30)
-        qmp(src, "migrate-set-parameters", **{"max-postcopy-bandwidth": 0})
+        qmp(src, "migrate-set-parameters", **{"max-postcopy-bandwidth": o.postcopy_bw * MiB})
         qmp(src, "migrate", uri=f"tcp:127.0.0.1:{port}", resume=True)
         self.mark("migrate-recover on the destination, migrate resume=true on the source")
         wait_status(src, ("postcopy-active", "completed"), 60)
@@ -533,7 +536,8 @@ def parse_args(argv=None):
     ap.add_argument("--src-accel", help="source -accel (default: kvm,memfault=off for ours, "
                                         "kvm for another binary)")
     ap.add_argument("--guest", required=True, help="the A/B boot sector image")
-    ap.add_argument("--end-mib", type=int, required=True, help="the guest's loop end (MiB)")
+    ap.add_argument("--end-mib", type=int,
+                    help="the guest's loop end (MiB; default: read from the image)")
     ap.add_argument("--mem", type=int, default=128, help="guest RAM (MiB)")
     ap.add_argument("--machine", default="pc-i440fx-7.2")
     ap.add_argument("--memfault", choices=["on", "off", "auto"], default="auto",
@@ -544,6 +548,8 @@ def parse_args(argv=None):
                     default="plain")
     ap.add_argument("--cut", choices=["pause", "proxy"], default="proxy",
                     help="recover: how the connection is cut")
+    ap.add_argument("--postcopy-bw", type=int, default=0,
+                    help="max-postcopy-bandwidth on the source (MiB/s; 0: unlimited)")
     ap.add_argument("--slow-bw", type=int, default=8,
                     help="recover, kill: max-postcopy-bandwidth (MiB/s) until the cut")
     ap.add_argument("--complete-timeout", type=int, default=120)
@@ -555,7 +561,18 @@ def parse_args(argv=None):
     ap.add_argument("--expect-error", help="refused: text one side must report")
     opts = ap.parse_args(argv)
     opts.src_qemu = opts.src_qemu or opts.qemu
+    if opts.end_mib is None:
+        opts.end_mib = guest_end_mib(opts.guest)
     return opts
+
+
+def guest_end_mib(image):
+    """The A/B guest records where its loop ends: "ABMB", le16 MiB at 504."""
+    with open(image, "rb") as f:
+        sector = f.read(512)
+    if len(sector) != 512 or sector[504:508] != b"ABMB" or sector[510:] != b"\x55\xaa":
+        raise SystemExit(f"{image} is not the A/B guest (tests/guest/ab-guest.S)")
+    return int.from_bytes(sector[508:510], "little")
 
 
 def main(argv=None):

@@ -9,8 +9,9 @@
  * 256) for the pages after it: the invariant tests/functional/migrate.py
  * checks on a migration's destination.
  *
- * AB_END_MIB comes from the build (--defsym); memory below 1 MiB is left
- * alone (BIOS data, this code).
+ * AB_END_MIB comes from the build (--defsym) and is recorded at offset 504
+ * (after "ABMB") for the tests; memory below 1 MiB is left alone (BIOS
+ * data, this code).
  */
     .set AB_START, 0x100000
     .set AB_END, AB_END_MIB * 0x100000
@@ -65,5 +66,8 @@ gdt_desc:
     .word gdt_desc - gdt - 1
     .long gdt
 
-    .org 510
+    /* Where the loop ends, for the tests: "ABMB" and AB_END_MIB at 504. */
+    .org 504
+    .ascii "ABMB"
+    .word AB_END_MIB
     .word 0xaa55
