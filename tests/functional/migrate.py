@@ -1,0 +1,583 @@
+#!/usr/bin/python3
+"""End-to-end postcopy migration of the A/B guest, with memory integrity checked.
+
+    migrate.py --qemu BIN --guest IMG [options]
+
+Starts a source and a destination QEMU on this machine's /dev/kvm, boots the
+A/B guest (tests/guest/ab-guest.S) on the source, migrates it over TCP on
+loopback, switches to postcopy after a few passes of the guest, waits for the
+migration to complete, then checks on the destination that the guest kept
+running and that its memory holds the A/B invariant.  Prints a summary with
+the destination's postcopy statistics; exits non-zero, with a line starting
+"FAIL", on any broken expectation.
+
+Scenarios (--scenario):
+  plain    migrate, postcopy, complete
+  recover  cut the migration while postcopy is active (migrate-pause on the
+           source, or --cut proxy: close a TCP proxy the migration runs
+           through), wait for postcopy-paused on both sides, migrate-recover
+           on the destination, resume the source, complete
+  kill     SIGKILL the source while postcopy is active: the destination must
+           reach postcopy-paused, keep answering QMP (also commands that need
+           the vCPU, which may be waiting for a page) and quit in bounded time
+
+Standard library only: Debian's python3 runs it, in CI and inside the rig.
+"""
+
+import argparse
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+
+from qemu_harness import GUEST_CPU, Qemu, TestFailure, check
+
+MiB = 1 << 20
+PAGE = 4096
+BOOT_TIMEOUT = 120
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+# -- QEMU helpers -----------------------------------------------------------------
+
+def qmp(q, command, **args):
+    """q.qmp with a socket timeout turned into a test failure."""
+    try:
+        return q.qmp(command, **args)
+    except OSError as e:   # socket.timeout included
+        raise TestFailure(f"{q.name}: QMP {command} did not answer: {e}") from None
+
+
+def status(q):
+    return qmp(q, "query-migrate").get("status", "none")
+
+
+def wait_status(q, wanted, timeout, bad=("failed", "cancelled")):
+    """Poll query-migrate until its status is in @wanted; return the info."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        info = qmp(q, "query-migrate")
+        last = info.get("status", "none")
+        if last in wanted:
+            return info
+        if last in bad or (last == "completed" and "completed" not in wanted):
+            raise TestFailure(f"{q.name}: migration {last} while waiting for "
+                              f"{'/'.join(wanted)}: {info.get('error-desc', '')}\n"
+                              f"stderr:\n{q.stderr()}")
+        if q.proc.poll() is not None:
+            raise TestFailure(f"{q.name}: QEMU exited with {q.proc.returncode} while waiting "
+                              f"for {'/'.join(wanted)}; stderr:\n{q.stderr()}")
+        if time.monotonic() > deadline:
+            raise TestFailure(f"{q.name}: migration status {last!r}, not {'/'.join(wanted)} "
+                              f"after {timeout}s")
+        time.sleep(0.1)
+
+
+def passes(q):
+    """Full passes the guest printed on @q's COM1."""
+    return q.serial().count("B")
+
+
+def wait_passes(q, n, timeout):
+    deadline = time.monotonic() + timeout
+    while passes(q) < n:
+        if q.proc.poll() is not None:
+            raise TestFailure(f"{q.name}: QEMU exited with {q.proc.returncode}; "
+                              f"stderr:\n{q.stderr()}")
+        if time.monotonic() > deadline:
+            raise TestFailure(f"{q.name}: the guest printed {passes(q)} passes, not {n}, "
+                              f"within {timeout}s")
+        time.sleep(0.1)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Proxy:
+    """A TCP proxy on loopback whose connections can all be cut at once."""
+
+    def __init__(self, target_port):
+        self.target = ("127.0.0.1", target_port)
+        self.lsock = socket.socket()
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(8)
+        self.port = self.lsock.getsockname()[1]
+        self.socks = []
+        self.lock = threading.Lock()
+        self.cut_done = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                return
+            u = socket.create_connection(self.target)
+            with self.lock:
+                if self.cut_done:
+                    c.close(); u.close()
+                    continue
+                self.socks += [c, u]
+            for a, b in ((c, u), (u, c)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(a, b):
+        try:
+            while True:
+                data = a.recv(1 << 16)
+                if not data:
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        try:
+            b.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def cut(self):
+        """Close every connection, as a network failure would, and stop accepting."""
+        with self.lock:
+            self.cut_done = True
+            for s in self.socks:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                s.close()
+        self.lsock.close()
+
+
+# -- the A/B invariant ------------------------------------------------------------
+
+def check_ab(path, start, end, total_passes=None):
+    """Every page's first byte equals v or v-1 (mod 256), in address order one
+    run of v then one run of v-1: the guest stopped somewhere in a pass.
+    With @total_passes (the 'B's printed on the source and the destination
+    together, S), v must also be S+1 (stopped within a pass) or S (stopped
+    between passes), mod 256: no pass was lost in the move.
+    Returns a description; raises TestFailure otherwise."""
+    with open(path, "rb") as f:
+        mem = f.read()
+    check(len(mem) == end - start, f"pmemsave wrote {len(mem)} bytes, want {end - start}")
+    vals = mem[::PAGE]
+    first = vals[0]
+    boundary = None
+    for i, v in enumerate(vals):
+        if v == first and boundary is None:
+            continue
+        if boundary is None and v == (first - 1) & 0xff:
+            boundary = i
+            continue
+        if boundary is not None and v == (first - 1) & 0xff:
+            continue
+        addr = start + i * PAGE
+        want = f"{first}" if boundary is None else f"{(first - 1) & 0xff}"
+        raise TestFailure(
+            f"memory integrity broken at guest address {addr:#x}: first byte {v}, want {want} "
+            f"(page 0 holds {first}" + (f", step to {(first - 1) & 0xff} at "
+                                         f"{start + boundary * PAGE:#x})" if boundary else ")"))
+    if total_passes is not None:
+        ok = {total_passes & 0xff, (total_passes + 1) & 0xff}
+        check(first in ok, f"memory holds {first} at page 0 but the guest printed {total_passes} "
+                           f"passes in all: want {sorted(ok)} (mod 256)")
+    where = "none (a pass had just ended)" if boundary is None else f"{start + boundary * PAGE:#x}"
+    return (f"{len(vals)} pages, value {first} then {(first - 1) & 0xff}, boundary at {where}")
+
+
+# -- the migration ----------------------------------------------------------------
+
+class Migration:
+    def __init__(self, opts):
+        self.o = opts
+        self.timeline = []
+        self.t0 = None
+        self.result = {}
+
+    def mark(self, what):
+        t = time.monotonic() - self.t0
+        self.timeline.append((t, what))
+        log(f"[{t:6.1f}s] {what}")
+
+    def vm_args(self, accel):
+        o = self.o
+        return ["-accel", accel, "-cpu", GUEST_CPU, "-machine", o.machine,
+                "-m", str(o.mem), "-smp", "1",
+                "-drive", f"file={o.guest},format=raw,if=ide,snapshot=on"]
+
+    def caps(self, dest):
+        c = [{"capability": "postcopy-ram", "state": True}]
+        if self.o.preempt:
+            c.append({"capability": "postcopy-preempt", "state": True})
+        if dest:
+            c.append({"capability": "postcopy-blocktime", "state": True})
+        return c
+
+    def run(self):
+        o = self.o
+        src_accel = o.src_accel or ("kvm,memfault=off" if o.src_qemu == o.qemu else "kvm")
+        dst_accel = f"kvm,memfault={o.memfault}"
+        self.result.update(src_accel=src_accel, dst_accel=dst_accel)
+        src = Qemu(o.src_qemu, self.vm_args(src_accel), name="src")
+        src.name = "source"
+        dst = Qemu(o.qemu, self.vm_args(dst_accel) + ["-incoming", "defer"], name="dst")
+        dst.name = "destination"
+        self.src, self.dst = src, dst
+        proxy = None
+        ok = False
+        try:
+            self.t0 = time.monotonic()
+            src.start()
+            dst.start()
+            for q in (src, dst):
+                kvm = qmp(q, "query-kvm")
+                check(kvm.get("enabled"), f"{q.name} is not running on KVM: {kvm}")
+            for q, key in ((src, "src_version"), (dst, "dst_version")):
+                v = qmp(q, "query-version")
+                pkg = v.get("package", "").strip()
+                self.result[key] = "%(major)d.%(minor)d.%(micro)d" % v["qemu"] + \
+                    (f" ({pkg})" if pkg else "")
+            wait_passes(src, 1, BOOT_TIMEOUT)
+            self.mark(f"source guest running (pass {passes(src)})")
+
+            qmp(dst, "migrate-set-capabilities", capabilities=self.caps(dest=True))
+            port = free_port()
+            qmp(dst, "migrate-incoming", uri=f"tcp:127.0.0.1:{port}")
+            qmp(src, "migrate-set-capabilities", capabilities=self.caps(dest=False))
+            # Precopy must not converge: the switch to postcopy is ours to make.
+            qmp(src, "migrate-set-parameters", **{"downtime-limit": 1})
+            if o.postcopy_bw:
+                qmp(src, "migrate-set-parameters",
+                    **{"max-postcopy-bandwidth": o.postcopy_bw * MiB})
+            if o.scenario in ("recover", "kill"):
+                # Slow postcopy down so that it is still running when the cut comes.
+                qmp(src, "migrate-set-parameters",
+                    **{"max-postcopy-bandwidth": o.slow_bw * MiB})
+            uri_port = port
+            if o.scenario == "recover" and o.cut == "proxy":
+                proxy = Proxy(port)
+                uri_port = proxy.port
+            first = passes(src)
+            qmp(src, "migrate", uri=f"tcp:127.0.0.1:{uri_port}")
+            self.mark("migrate (precopy) started")
+            wait_status(src, ("active",), 30)
+            wait_passes(src, first + o.passes, 120)
+            info = qmp(src, "query-migrate")
+            check(info["status"] == "active",
+                  f"source: status {info['status']} before the switch to postcopy, not active")
+            self.result["precopy_syncs"] = info.get("ram", {}).get("dirty-sync-count")
+            self.mark(f"{passes(src) - first} guest passes during precopy, "
+                      f"{self.result['precopy_syncs']} RAM dirty syncs; migrate-start-postcopy")
+            qmp(src, "migrate-start-postcopy")
+            wait_status(src, ("postcopy-active", "completed"), 60)
+            wait_status(dst, ("postcopy-active", "completed"), 60)
+            self.mark("postcopy active on both sides")
+
+            if o.scenario == "kill":
+                self.kill_source()
+                ok = True
+                return
+            if o.scenario == "recover":
+                self.cut_and_recover(proxy)
+
+            info = wait_status(src, ("completed",), o.complete_timeout)
+            self.mark("source: completed")
+            wait_status(dst, ("completed",), 60)
+            self.mark("destination: completed")
+            self.result["total_time_ms"] = info.get("total-time")
+            self.result["downtime_ms"] = info.get("downtime")
+            self.check_destination()
+            ok = True
+        finally:
+            if proxy:
+                proxy.cut()
+            for q in (src, dst):
+                self.result[f"stderr_{q.name}"] = q.stderr() if q.proc else ""
+                if not ok:
+                    log(f"--- {q.name} stderr ---\n{q.stderr()}--- {q.name} serial (last 200) ---\n"
+                        f"{q.serial()[-200:]}")
+                q.cleanup()
+
+    def check_destination(self):
+        o, dst = self.o, self.dst
+        n = passes(dst)
+        wait_passes(dst, n + 2, 60)
+        self.mark(f"destination guest running: {passes(dst)} passes after the switch")
+        qmp(dst, "stop")
+        st = qmp(dst, "query-status")
+        check(st["status"] == "paused", f"destination: {st} after stop")
+        info = qmp(dst, "query-migrate")
+        self.result["dst_info"] = info
+        path = os.path.join(dst.dir, "mem.bin")
+        start, end = MiB, o.end_mib * MiB
+        qmp(dst, "pmemsave", val=start, size=end - start, filename=path)
+        total = passes(self.src) + passes(dst)
+        verdict = check_ab(path, start, end, total) + f", {total} passes in all"
+        os.unlink(path)
+        self.result["integrity"] = verdict
+        self.mark(f"integrity ok: {verdict}")
+        self.check_stats(info)
+        qmp(dst, "quit")
+        check(dst.wait_exit(30) == 0, "destination did not quit cleanly")
+        self.mark("destination quit")
+
+    def check_stats(self, info):
+        o = self.o
+        mf = info.get("postcopy-memfault")
+        if o.expect_exits:
+            check(mf is not None, "destination: query-migrate has no postcopy-memfault: "
+                                  "memory-fault exits were not used")
+            check(mf["exits"] > 0 and mf["requests"] > 0,
+                  f"destination: memfault exits={mf['exits']} requests={mf['requests']}, "
+                  "want both > 0")
+        if o.expect_no_memfault:
+            check(mf is None, f"destination: unexpected postcopy-memfault {mf}")
+
+    def kill_source(self):
+        o, src, dst = self.o, self.src, self.dst
+        # Let the destination run into missing pages first.
+        t = time.monotonic()
+        while time.monotonic() - t < 5:
+            mf = qmp(dst, "query-migrate").get("postcopy-memfault") or {}
+            if mf.get("exits", 0) > 0 or not o.expect_exits:
+                break
+            time.sleep(0.05)
+        st = status(dst)
+        check(st == "postcopy-active",
+              f"destination status {st} before the kill, not postcopy-active (lower --slow-bw?)")
+        # QEMU 10.0 refuses to cancel an outgoing migration once postcopy
+        # started (the source no longer has the whole guest state).
+        try:
+            qmp(src, "migrate_cancel")
+            refused = False
+        except TestFailure as e:
+            check("cannot cancel" in str(e), str(e))
+            refused = True
+            self.result["cancel"] = str(e).split("'desc': ", 1)[-1].strip("}'\"")
+            self.mark(f"source: migrate_cancel refused during postcopy: {self.result['cancel']}")
+        if refused:
+            check(status(src) == "postcopy-active",
+                  "the source left postcopy-active after a refused migrate_cancel")
+        else:
+            # Older QEMUs (7.2) accept it: report what the source does then.
+            check(o.src_qemu != o.qemu, "migrate_cancel was accepted on the source during postcopy")
+            time.sleep(1)
+            n = passes(src)
+            sst = qmp(src, "query-status")["status"]
+            time.sleep(1)
+            self.result["cancel"] = (f"accepted; source migration {status(src)}, source VM {sst}, "
+                                     f"{passes(src) - n} source guest passes in 1 s")
+            self.mark(f"source: migrate_cancel during postcopy {self.result['cancel']}")
+            self.mark(f"destination: migration {status(dst)}")
+        os.killpg(src.proc.pid, signal.SIGKILL)
+        src.proc.wait()
+        self.mark("source killed (SIGKILL)")
+        info = wait_status(dst, ("postcopy-paused",), 30)
+        self.mark("destination: postcopy-paused")
+        st = qmp(dst, "query-status")
+        self.mark(f"destination answers QMP: query-status {st['status']}")
+        n = passes(dst)
+        time.sleep(2)
+        stuck = passes(dst) == n
+        self.mark("destination guest " + ("made no progress in 2 s: its vCPU waits for a page"
+                                          if stuck else "still made progress"))
+        self.result["vcpu_stuck"] = stuck
+        check(stuck, "the destination guest kept making passes without its source")
+        mf = qmp(dst, "query-migrate").get("postcopy-memfault")
+        self.result["dst_info"] = qmp(dst, "query-migrate")
+        if o.expect_exits:
+            check(mf and mf["exits"] > 0, f"no memory-fault exits before the kill: {mf}")
+        # HMP "info registers" runs on the vCPU thread (run_on_cpu): it only
+        # answers if a kick ends the vCPU's wait for the page.  A vCPU asleep in
+        # userfaultfd (classic postcopy) cannot be kicked: then it is only reported.
+        kick_timeout = 30 if o.expect_exits else 10
+        dst._qmp.settimeout(kick_timeout)
+        try:
+            r = dst.qmp("human-monitor-command", **{"command-line": "info registers"})
+            check("EIP=" in r or "RIP=" in r, f"info registers gave {r[:200]!r}")
+            self.result["kick"] = True
+            self.mark("destination: info registers answered (run_on_cpu kicked the waiting vCPU)")
+        except OSError:
+            self.result["kick"] = False
+            self.mark(f"destination: info registers did not answer in {kick_timeout} s: "
+                      "the vCPU cannot leave its wait for the page")
+            check(not o.expect_exits, "a vCPU waiting for a page after memory-fault exits "
+                                      "did not answer run_on_cpu")
+        t = time.monotonic()
+        try:
+            if self.result["kick"]:
+                dst.qmp("quit")
+            else:   # the QMP stream still owes the HMP reply: quit with a signal
+                dst.proc.send_signal(signal.SIGTERM)
+        except (OSError, TestFailure):
+            pass   # the reply may be lost when QEMU exits
+        if not o.expect_exits:
+            try:
+                rc = dst.proc.wait(timeout=o.quit_timeout)
+            except Exception:
+                self.mark(f"destination did not exit within {o.quit_timeout} s of the quit "
+                          "request (classic postcopy: vCPU asleep in userfaultfd)")
+                self.result["quit"] = None
+                return
+        else:
+            rc = dst.wait_exit(o.quit_timeout)
+        self.result["quit"] = time.monotonic() - t
+        self.mark(f"destination quit in {time.monotonic() - t:.1f} s, exit status {rc}")
+        check(rc == 0, f"destination exit status {rc} after quit")
+
+    def cut_and_recover(self, proxy):
+        o, src, dst = self.o, self.src, self.dst
+        # Be sure the destination is demand paging when the cut comes.
+        t = time.monotonic()
+        while time.monotonic() - t < 10:
+            mf = qmp(dst, "query-migrate").get("postcopy-memfault") or {}
+            if mf.get("exits", 0) > 0 or not o.expect_exits:
+                break
+            time.sleep(0.05)
+        check(status(src) == "postcopy-active",
+              "postcopy ended before the cut: lower --slow-bw")
+        if proxy:
+            proxy.cut()
+            self.mark("network cut (proxy closed every connection)")
+        else:
+            qmp(src, "migrate-pause")
+            self.mark("migrate-pause on the source")
+        wait_status(src, ("postcopy-paused",), 60)
+        wait_status(dst, ("postcopy-paused",), 60)
+        self.mark("postcopy-paused on both sides")
+        st = qmp(dst, "query-status")
+        self.result["paused_info"] = qmp(dst, "query-migrate")
+        n = passes(dst)
+        time.sleep(1)
+        self.mark(f"destination while paused: status {st['status']}, "
+                  f"{passes(dst) - n} guest passes in 1 s")
+        port = free_port()
+        qmp(dst, "migrate-recover", uri=f"tcp:127.0.0.1:{port}")
+        wait_status(dst, ("postcopy-recover-setup", "postcopy-recover", "postcopy-paused"), 30)
+        qmp(src, "migrate-set-parameters", **{"max-postcopy-bandwidth": o.postcopy_bw * MiB})
+        qmp(src, "migrate", uri=f"tcp:127.0.0.1:{port}", resume=True)
+        self.mark("migrate-recover on the destination, migrate resume=true on the source")
+        wait_status(src, ("postcopy-active", "completed"), 60)
+        self.mark("postcopy resumed")
+
+
+def fmt_stats(info):
+    lines = []
+    mf = info.get("postcopy-memfault")
+    if mf is None:
+        lines.append("postcopy-memfault      absent (memory-fault exits not used)")
+    else:
+        lines.append(f"postcopy-memfault      exits {mf['exits']} (present {mf['exits-present']}), "
+                     f"requests {mf['requests']}, requests-saved {mf['requests-saved']}, "
+                     f"request-failures {mf['request-failures']}, "
+                     f"pages-arrived {mf['pages-arrived']}")
+        lines.append(f"  latency (us)         p50 {mf['latency-p50']}, p90 {mf['latency-p90']}, "
+                     f"p99 {mf['latency-p99']}, max {mf['latency-max']}")
+        lines.append(f"  per vCPU             exits {mf['vcpu-exits']}, "
+                     f"blocktime (us) {mf['vcpu-blocktime']}")
+    bt = info.get("postcopy-blocktime")
+    vbt = info.get("postcopy-vcpu-blocktime")
+    lines.append(f"userfaultfd blocktime  total {bt if bt is not None else 'absent'} ms, "
+                 f"per vCPU {vbt if vbt is not None else 'absent'} ms")
+    return lines
+
+
+def summary(m, opts):
+    r = m.result
+    log("")
+    log("summary")
+    log(f"  scenario               {opts.scenario}" + (" + postcopy-preempt" if opts.preempt else "")
+        + (f" (cut: {opts.cut})" if opts.scenario == "recover" else ""))
+    log(f"  source                 {opts.src_qemu} ({r.get('src_version', '?')}), "
+        f"-accel {r.get('src_accel')}, -machine {opts.machine}")
+    log(f"  destination            {opts.qemu} ({r.get('dst_version', '?')}), -accel {r.get('dst_accel')}")
+    log(f"  guest                  -m {opts.mem}, A/B loop over [1, {opts.end_mib}) MiB")
+    if "total_time_ms" in r:
+        log(f"  migration              total {r['total_time_ms']} ms, downtime {r['downtime_ms']} ms, "
+            f"{r.get('precopy_syncs')} precopy dirty syncs before postcopy")
+    if "integrity" in r:
+        log(f"  integrity              ok: {r['integrity']}")
+    if "dst_info" in r:
+        for line in fmt_stats(r["dst_info"]):
+            log("  " + line)
+    for side in ("source", "destination"):
+        err = r.get(f"stderr_{side}", "").strip()
+        if err:
+            log(f"  {side} stderr:")
+            for line in err.splitlines()[-15:]:
+                log(f"    {line}")
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--qemu", required=True, help="destination QEMU (ours)")
+    ap.add_argument("--src-qemu", help="source QEMU (default: --qemu)")
+    ap.add_argument("--src-accel", help="source -accel (default: kvm,memfault=off for ours, "
+                                        "kvm for another binary)")
+    ap.add_argument("--guest", required=True, help="the A/B boot sector image")
+    ap.add_argument("--end-mib", type=int,
+                    help="the guest's loop end (MiB; default: read from the image)")
+    ap.add_argument("--mem", type=int, default=128, help="guest RAM (MiB)")
+    ap.add_argument("--machine", default="pc-i440fx-7.2")
+    ap.add_argument("--memfault", choices=["on", "off", "auto"], default="auto",
+                    help="destination -accel kvm,memfault=")
+    ap.add_argument("--preempt", action="store_true", help="postcopy-preempt on both sides")
+    ap.add_argument("--passes", type=int, default=2, help="guest passes during precopy")
+    ap.add_argument("--scenario", choices=["plain", "recover", "kill"],
+                    default="plain")
+    ap.add_argument("--cut", choices=["pause", "proxy"], default="proxy",
+                    help="recover: how the connection is cut")
+    ap.add_argument("--postcopy-bw", type=int, default=0,
+                    help="max-postcopy-bandwidth on the source (MiB/s; 0: unlimited)")
+    ap.add_argument("--slow-bw", type=int, default=8,
+                    help="recover, kill: max-postcopy-bandwidth (MiB/s) until the cut")
+    ap.add_argument("--complete-timeout", type=int, default=120)
+    ap.add_argument("--quit-timeout", type=int, default=30)
+    ap.add_argument("--expect-exits", action="store_true",
+                    help="require memory-fault exits and requests on the destination")
+    ap.add_argument("--expect-no-memfault", action="store_true",
+                    help="require postcopy-memfault to be absent")
+    opts = ap.parse_args(argv)
+    opts.src_qemu = opts.src_qemu or opts.qemu
+    if opts.end_mib is None:
+        opts.end_mib = guest_end_mib(opts.guest)
+    return opts
+
+
+def guest_end_mib(image):
+    """The A/B guest records where its loop ends: "ABMB", le16 MiB at 504."""
+    with open(image, "rb") as f:
+        sector = f.read(512)
+    if len(sector) != 512 or sector[504:508] != b"ABMB" or sector[510:] != b"\x55\xaa":
+        raise SystemExit(f"{image} is not the A/B guest (tests/guest/ab-guest.S)")
+    return int.from_bytes(sector[508:510], "little")
+
+
+def main(argv=None):
+    opts = parse_args(argv)
+    m = Migration(opts)
+    try:
+        m.run()
+    except TestFailure as e:
+        summary(m, opts)
+        log(f"FAIL {opts.scenario}: {e}")
+        return 1
+    summary(m, opts)
+    log(f"ok {opts.scenario}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
