@@ -125,10 +125,17 @@ std::uint64_t Engine::readahead(const Block &b, std::uint64_t bp) {
 void Engine::finish_episode(Vcpu &v, std::uint64_t now) {
     if (!v.episode_open)
         return;
-    std::uint64_t d = now - v.episode_start_ns;
-    v.latency.record(d);
-    v.blocked_ns.add(d);
+    v.latency.record(now - v.episode_start_ns);
     v.episode_open = false;
+}
+
+void Engine::end_blocked(Vcpu &v, std::uint64_t now) {
+    // relaxed: a statistic; vcpu_stats() reads it the same way
+    const std::uint64_t since = v.blocked_since_ns.load(std::memory_order_relaxed);
+    if (since) {
+        v.blocked_ns.add(now - since);
+        v.blocked_since_ns.store(0, std::memory_order_relaxed);
+    }
 }
 
 MemfaultStatus Engine::handle_exit(std::uint32_t vcpu, std::uint64_t gpa, std::uint64_t size,
@@ -144,20 +151,26 @@ MemfaultStatus Engine::handle_exit(std::uint32_t vcpu, std::uint64_t gpa, std::u
     case ExitOutcome::kRetry:
         v.episode_open = false;
         return d.reason;
-    case ExitOutcome::kPresent:
+    case ExitOutcome::kPresent: {
         v.present.add();
         if (!v.episode_open) { // a fault that never waited: it still cost this much
             v.episode_open = true;
             v.episode_start_ns = t0;
         }
-        finish_episode(v, now_ns());
+        const std::uint64_t now = now_ns();
+        finish_episode(v, now);
+        v.blocked_ns.add(now - t0);
         return MEMFAULT_RESOLVED;
+    }
     case ExitOutcome::kRequest:
         break;
     }
 
     const Block &b = *d.slot->block;
     const PageKey key = make_key(b.index, d.block_page);
+    // The same page again after a kick: this vCPU's own request (or the one it
+    // joined) is still in flight; joining it again saves nothing.
+    const bool refault = v.episode_open && v.episode_key == key;
     if (!v.episode_open || v.episode_key != key) {
         v.episode_open = true;
         v.episode_key = key;
@@ -167,13 +180,18 @@ MemfaultStatus Engine::handle_exit(std::uint32_t vcpu, std::uint64_t gpa, std::u
     const Waiter w{vcpu, v.waiter.begin_wait()};
     const std::uint64_t bp = d.block_page;
     switch (inflight_.join(key, &w, [&] { return b.page_present(bp); })) {
-    case InflightTable::Join::kPresent:
+    case InflightTable::Join::kPresent: {
         v.waiter.cancel_wait();
         v.present.add();
-        finish_episode(v, now_ns());
+        const std::uint64_t now = now_ns();
+        finish_episode(v, now);
+        v.blocked_ns.add(now - t0);
         return MEMFAULT_RESOLVED;
+    }
     case InflightTable::Join::kJoined:
-        v.joined.add();
+        if (!refault)
+            v.joined.add();
+        v.blocked_since_ns.store(t0, std::memory_order_relaxed);
         return MEMFAULT_WAIT;
     case InflightTable::Join::kCreated:
         break;
@@ -185,6 +203,7 @@ MemfaultStatus Engine::handle_exit(std::uint32_t vcpu, std::uint64_t gpa, std::u
     } else {
         v.failed.add(); // still recorded: resend_requests() retries it
     }
+    v.blocked_since_ns.store(t0, std::memory_order_relaxed);
     return MEMFAULT_WAIT;
 }
 
@@ -203,9 +222,13 @@ MemfaultStatus Engine::wait(std::uint32_t vcpu, std::int64_t timeout_ns) {
     return v.waiter.wait(
         timeout_ns >= 0 ? &deadline : nullptr, [this] { return phase() != Phase::kRunning; },
         [&](VcpuWaiter::End end) {
+            // Every wait counts as blocked time, whatever ended it; only an
+            // arrival ends the fault-to-resume latency episode.
+            const std::uint64_t now = now_ns();
+            end_blocked(v, now);
             switch (end) {
             case VcpuWaiter::End::kArrived:
-                finish_episode(v, now_ns());
+                finish_episode(v, now);
                 return MEMFAULT_ARRIVED;
             case VcpuWaiter::End::kKicked:
                 v.kicks.add();
@@ -372,6 +395,12 @@ MemfaultStatus Engine::vcpu_stats(std::uint32_t vcpu, MemfaultVcpuStats &o) cons
     o.requests_joined = v.joined.get();
     o.waits = v.waits.get();
     o.blocked_ns = v.blocked_ns.get();
+    // A wait in progress counts up to now (relaxed: a statistic, racing the
+    // vCPU thread's own update at most by one wait).
+    const std::uint64_t since = v.blocked_since_ns.load(std::memory_order_relaxed);
+    const std::uint64_t now = now_ns();
+    if (since && now > since)
+        o.blocked_ns += now - since;
     o.latency_max_ns = v.latency.max();
     o.waiting = v.waiter.is_waiting();
     return MEMFAULT_OK;

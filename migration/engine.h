@@ -87,6 +87,9 @@ private:
         std::uint64_t episode_start_ns = 0;
         // Written by the vCPU thread only.
         OwnedCounter exits, present, sent, failed, pages_requested, joined, waits, kicks, blocked_ns;
+        // When the current wait began (its exit), 0 when not blocked.  Written
+        // by the vCPU thread, read by vcpu_stats(); relaxed: a statistic.
+        std::atomic<std::uint64_t> blocked_since_ns{0};
         LatencyHistogram latency;
     };
 
@@ -107,6 +110,8 @@ private:
     // Read-ahead after @bp: how many following pages were added to the table.
     std::uint64_t readahead(const Block &b, std::uint64_t bp);
     void finish_episode(Vcpu &v, std::uint64_t now_ns);
+    // A wait ended: add it to the vCPU's blocked time.
+    static void end_blocked(Vcpu &v, std::uint64_t now_ns);
     MemfaultStatus arrive(Block &b, std::uint64_t offset, std::uint64_t len);
 
     const std::uint64_t kvm_page_size_;

@@ -337,7 +337,8 @@ typedef struct MemfaultStats {
     uint64_t requests_sent;      /* send_request calls that returned 0 */
     uint64_t requests_failed;    /* send_request calls that failed */
     uint64_t pages_requested;    /* block pages named by successful sends */
-    uint64_t requests_joined;    /* faults that joined an in-flight page (saved) */
+    uint64_t requests_joined;    /* faults that joined another thread's in-flight
+                                    request (saved); a re-fault after a kick is not one */
     uint64_t pages_arrived;      /* first arrivals of a block page */
     uint64_t arrivals_unrequested; /* ... with no request in flight */
     uint64_t arrivals_duplicate; /* arrivals of pages already present */
@@ -355,9 +356,11 @@ typedef struct MemfaultStats {
 typedef struct MemfaultVcpuStats {
     uint64_t exits;
     uint64_t requests_sent;
-    uint64_t requests_joined;
+    uint64_t requests_joined;    /* faults that joined a request of another thread */
     uint64_t waits;
-    uint64_t blocked_ns;         /* total fault-to-resume time */
+    uint64_t blocked_ns;         /* time from exits to the end of their waits, however
+                                    they ended (kick, failure...), a wait in progress
+                                    included */
     uint64_t latency_max_ns;
     bool waiting;                /* blocked in memfault_vcpu_wait() right now */
 } MemfaultVcpuStats;

@@ -180,6 +180,27 @@ TEST_F(Engine, KickWhileWaitingThenRejoinWithoutANewRequest) {
     EXPECT_EQ(memfault_vcpu_wait(e, 1, kBound), MEMFAULT_ARRIVED);
     EXPECT_EQ(stats().kicks, 1u);
     EXPECT_EQ(stats().requests_sent, 1u);
+    EXPECT_EQ(stats().requests_joined, 0u) << "rejoining its own request saves nothing";
+    MemfaultVcpuStats vs;
+    ASSERT_EQ(memfault_get_vcpu_stats(e, 1, &vs), MEMFAULT_OK);
+    EXPECT_GE(vs.blocked_ns, 10'000'000u) << "the wait a kick ended is blocked time too";
+}
+
+TEST_F(Engine, BlockedTimeCountsAWaitInProgressAndOneEndedByFailure) {
+    src.expect("pc.ram", 0x11000, kPage);
+    EXPECT_EQ(fault(3, 0x11000), MEMFAULT_WAIT);
+    std::thread w([&] { EXPECT_EQ(memfault_vcpu_wait(e, 3, kForever), MEMFAULT_FAILED); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    MemfaultVcpuStats vs;
+    ASSERT_EQ(memfault_get_vcpu_stats(e, 3, &vs), MEMFAULT_OK);
+    EXPECT_TRUE(vs.waiting);
+    EXPECT_GE(vs.blocked_ns, 20'000'000u) << "a wait in progress counts up to now";
+    EXPECT_EQ(memfault_engine_fail(e), MEMFAULT_OK);
+    w.join();
+    ASSERT_EQ(memfault_get_vcpu_stats(e, 3, &vs), MEMFAULT_OK);
+    EXPECT_FALSE(vs.waiting);
+    EXPECT_GE(vs.blocked_ns, 20'000'000u) << "a page that never came still blocked the vCPU";
+    EXPECT_EQ(stats().latency_count, 0u) << "no fault was resolved";
 }
 
 TEST_F(Engine, KickIsNeverLost) {
