@@ -21,14 +21,12 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$MF_ROOT/scripts/linux-pkgs.sh"
 
-tree="$MF_BUILD/linux"
+series_tree="$MF_BUILD/linux" series_dir="$MF_ROOT/patches/linux"
+series_label=linux series_cmd=scripts/build-kvm-modules.sh
+. "$MF_ROOT/scripts/series.sh"
+tree=$series_tree
 stamp="$tree/.git/memfault-series"
-patches=("$MF_ROOT"/patches/linux/*.patch)
-[ -e "${patches[0]}" ] || patches=()
-export GIT_COMMITTER_NAME='qemu-memfault build' GIT_COMMITTER_EMAIL='build@qemu-memfault.invalid'
-g() { git -C "$tree" "$@"; }
 vtag() { printf 'debian/%s' "${LINUX_VER//[~:]/_}"; }
-series_hash() { cat "${patches[@]}" /dev/null | sha256sum | cut -d' ' -f1; }
 
 # What the checkout holds from the source package.
 PATHS=(arch/x86/kvm virt/kvm 'include/linux/kvm*' include/uapi/linux/kvm.h
@@ -48,46 +46,21 @@ create() {
     mv "$tree.tmp" "$tree"
     g init -q
     g config gc.auto 0
-    g add -A
-    GIT_AUTHOR_NAME="$GIT_COMMITTER_NAME" GIT_AUTHOR_EMAIL="$GIT_COMMITTER_EMAIL" \
-        g commit -q -m "linux-source-6.12 $LINUX_VER: KVM subset"
+    series_commit_all "linux-source-6.12 $LINUX_VER: KVM subset"
     g tag base
     g tag "$(vtag)"
-}
-
-apply_series() {
-    g reset -q --hard base
-    if [ "${#patches[@]}" -gt 0 ]; then
-        step "linux: git am ${#patches[@]} patches from patches/linux"
-        g am -q --whitespace=nowarn "${patches[@]}" ||
-            { g am --abort || true; die "patches/linux do not apply to linux-source-6.12 $LINUX_VER"; }
-    fi
-    printf '%s %s\n' "$(series_hash)" "$(g rev-parse HEAD)" > "$stamp"
-}
-
-unexported() {
-    local recorded_head
-    recorded_head=$(cut -d' ' -f2 "$stamp" 2>/dev/null || true)
-    [ -n "$(g status --porcelain --untracked-files=no)" ] && { echo "uncommitted edits"; return; }
-    [ "$(g rev-parse HEAD)" != "$recorded_head" ] && { echo "commits that were never exported"; return; }
-    true
 }
 
 sync_tree() {
     linux_resolve
     if [ ! -d "$tree/.git" ] || ! g rev-parse -q --verify "$(vtag)" >/dev/null; then
-        if [ -d "$tree/.git" ] && [ -f "$stamp" ] && [ -n "$(unexported)" ]; then
-            die "build/linux has $(unexported) and is based on another linux version: export or drop them first"
+        if [ -d "$tree/.git" ] && [ -f "$stamp" ] && [ -n "$(series_unexported)" ]; then
+            die "build/linux has $(series_unexported) and is based on another linux version: export or drop them first"
         fi
         create
         rm -f "$stamp"
     fi
-    if [ "$(cut -d' ' -f1 "$stamp" 2>/dev/null)" != "$(series_hash)" ]; then
-        why=$(unexported)
-        [ -z "$why" ] || [ ! -f "$stamp" ] ||
-            die "build/linux has $why, and patches/linux changed: run 'scripts/build-kvm-modules.sh export' to keep the checkout's series, or 'scripts/build-kvm-modules.sh reset' to take patches/linux"
-        apply_series
-    fi
+    series_sync
 }
 
 # Copy the checkout's tracked files into the build directory, touching only the
@@ -174,22 +147,15 @@ sync) sync_tree ;;
 path) [ -f "$MF_BUILD/kvm-modules/current/.done" ] || die "no modules built yet: run $0"
       readlink -f "$MF_BUILD/kvm-modules/current" ;;
 export)
-    [ -z "$(g status --porcelain --untracked-files=no)" ] || die "build/linux has uncommitted edits: commit them first"
-    rm -f "$MF_ROOT"/patches/linux/*.patch
-    mkdir -p "$MF_ROOT/patches/linux"
-    g format-patch -q --zero-commit --no-signature -o "$MF_ROOT/patches/linux" base..HEAD
-    patches=("$MF_ROOT"/patches/linux/*.patch)
-    [ -e "${patches[0]}" ] || patches=()
-    printf '%s %s\n' "$(series_hash)" "$(g rev-parse HEAD)" > "$stamp"
-    step "linux: exported ${#patches[@]} patches to patches/linux" ;;
+    series_export ;;
 reset)
     linux_resolve
     [ -d "$tree/.git" ] || create
-    apply_series ;;
+    series_apply ;;
 checkpatch)
     sync_tree
     rc=0
-    for p in "${patches[@]}"; do
+    for p in $(series_files); do
         echo "== ${p#"$MF_ROOT"/}"
         perl "$tree/scripts/checkpatch.pl" --no-tree --no-signoff --strict "$p" || rc=1
     done
