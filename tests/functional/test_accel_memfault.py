@@ -71,39 +71,39 @@ def case_off(opts):
     check(others(err) == [], f"memfault=off printed something: {others(err)}")
 
 
+def refused(opts, accel, what):
+    """Start QEMU with @accel, which must make it refuse to start: exit
+    status 1, the guest never ran.  Returns QEMU's stderr."""
+    q = Qemu(opts.qemu, guest_args(opts, accel), name="refused", qmp=False).start()
+    try:
+        rc = q.wait_exit(60)
+        err = q.stderr()
+        print(err, end="")
+        check(rc == 1, f"{what}: exit status {rc}, want 1")
+        check(q.serial() == "", f"the guest ran despite {what}")
+        return err
+    finally:
+        q.cleanup()
+
+
 def case_on(opts):
     """on: refuses to start naming the capability (absent), or runs (present)."""
     if opts.expect == "present":
         boot_and_check_kvm(opts, "kvm,memfault=on")
         return
-    q = Qemu(opts.qemu, guest_args(opts, "kvm,memfault=on"), name="on", qmp=False).start()
-    try:
-        rc = q.wait_exit(60)
-        err = q.stderr()
-        print(err, end="")
-        check(rc == 1, f"memfault=on on a kernel without KVM Userfault: exit status {rc}, want 1")
-        first = others(err)[0] if others(err) else ""
-        check("memfault=on" in first and "KVM_CAP_USERFAULT" in first,
-              f"the first line must name memfault=on and KVM_CAP_USERFAULT: {first!r}")
-        check(q.serial() == "", "the guest ran although memfault=on was refused")
-    finally:
-        q.cleanup()
+    err = refused(opts, "kvm,memfault=on", "memfault=on on a kernel without KVM Userfault")
+    first = others(err)[0] if others(err) else ""
+    check("memfault=on" in first and "KVM_CAP_USERFAULT" in first,
+          f"the first line must name memfault=on and KVM_CAP_USERFAULT: {first!r}")
 
 
 def case_invalid(opts):
     """An invalid value is rejected with QEMU's message and the valid values."""
-    q = Qemu(opts.qemu, guest_args(opts, "kvm,memfault=maybe"), name="bad", qmp=False).start()
-    try:
-        rc = q.wait_exit(60)
-        err = q.stderr()
-        print(err, end="")
-        check(rc == 1, f"memfault=maybe: exit status {rc}, want 1")
-        check("Parameter 'memfault' does not accept value 'maybe'" in err,
-              "missing QEMU's usual invalid-value message")
-        check("Valid values are on, off and auto." in err, "the valid values are not listed")
-        check(probe_lines(err) == [], "QEMU probed the kernel despite a bad option")
-    finally:
-        q.cleanup()
+    err = refused(opts, "kvm,memfault=maybe", "memfault=maybe")
+    check("Parameter 'memfault' does not accept value 'maybe'" in err,
+          "missing QEMU's usual invalid-value message")
+    check("Valid values are on, off and auto." in err, "the valid values are not listed")
+    check(probe_lines(err) == [], "QEMU probed the kernel despite a bad option")
 
 
 def case_help(opts):
