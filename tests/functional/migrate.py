@@ -345,15 +345,20 @@ class Migration:
         if o.expect_no_memfault:
             check(mf is None, f"destination: unexpected postcopy-memfault {mf}")
 
+    def wait_for_exits(self, seconds):
+        """With --expect-exits, wait up to @seconds for the destination's first
+        memory-fault exit; the callers check the state that follows."""
+        t = time.monotonic()
+        while self.o.expect_exits and time.monotonic() - t < seconds:
+            mf = qmp(self.dst, "query-migrate").get("postcopy-memfault") or {}
+            if mf.get("exits", 0) > 0:
+                return
+            time.sleep(0.05)
+
     def kill_source(self):
         o, src, dst = self.o, self.src, self.dst
         # Let the destination run into missing pages first.
-        t = time.monotonic()
-        while time.monotonic() - t < 5:
-            mf = qmp(dst, "query-migrate").get("postcopy-memfault") or {}
-            if mf.get("exits", 0) > 0 or not o.expect_exits:
-                break
-            time.sleep(0.05)
+        self.wait_for_exits(5)
         st = status(dst)
         check(st == "postcopy-active",
               f"destination status {st} before the kill, not postcopy-active (lower --slow-bw?)")
@@ -440,12 +445,7 @@ class Migration:
     def cut_and_recover(self, proxy):
         o, src, dst = self.o, self.src, self.dst
         # Be sure the destination is demand paging when the cut comes.
-        t = time.monotonic()
-        while time.monotonic() - t < 10:
-            mf = qmp(dst, "query-migrate").get("postcopy-memfault") or {}
-            if mf.get("exits", 0) > 0 or not o.expect_exits:
-                break
-            time.sleep(0.05)
+        self.wait_for_exits(10)
         check(status(src) == "postcopy-active",
               "postcopy ended before the cut: lower --slow-bw")
         if proxy:
