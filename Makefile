@@ -4,7 +4,8 @@
 #   make check           build, then run the test suites; last line "N passed, N failed"
 #   make check-full      make check plus QEMU's whole postcopy qtest set and the
 #                        quarantined rig-full suite (~15 min more)
-#   make bench           the full benchmarks
+#   make bench           the full benchmarks (tests/bench/run; ~1 h, results in
+#                        build/bench/<date>; docs/benchmarks.md is one such run)
 #   make export-patches  write the commits of build/qemu back to patches/qemu
 .PHONY: all build demo check check-full bench export-patches clean distclean
 
@@ -23,7 +24,7 @@ check-full: build
 	MF_CHECK_FULL=1 scripts/check.sh
 
 bench: build
-	scripts/meson test -C build/lib --benchmark --print-errorlogs --num-processes 1
+	tests/bench/run
 
 export-patches:
 	scripts/qemu-tree.sh export

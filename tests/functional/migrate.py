@@ -37,6 +37,12 @@ from qemu_harness import GUEST_CPU, Qemu, TestFailure, check
 MiB = 1 << 20
 PAGE = 4096
 BOOT_TIMEOUT = 120
+# --dst-trace: where a vCPU's wait for a page begins and ends, on either path
+# (memory-fault exits; userfaultfd, from the blocktime accounting), and where
+# postcopy runs and ends.
+TRACE_EVENTS = ("kvm_memfault_exit", "kvm_memfault_wake",
+                "mark_postcopy_blocktime_begin", "mark_postcopy_blocktime_end",
+                "loadvm_postcopy_handle_run", "postcopy_ram_incoming_cleanup_entry")
 
 
 def log(msg):
@@ -162,9 +168,10 @@ class Proxy:
 
 # -- the A/B invariant ------------------------------------------------------------
 
-def check_ab(path, start, end, total_passes=None):
-    """Every page's first byte equals v or v-1 (mod 256), in address order one
-    run of v then one run of v-1: the guest stopped somewhere in a pass.
+def check_ab(path, start, end, total_passes=None, order=None):
+    """Every page's first byte equals v or v-1 (mod 256), in the guest's order
+    (@order: page indices; default address order) one run of v then one run
+    of v-1: the guest stopped somewhere in a pass.
     With @total_passes (the 'B's printed on the source and the destination
     together, S), v must also be S+1 (stopped within a pass) or S (stopped
     between passes), mod 256: no pass was lost in the move.
@@ -173,6 +180,11 @@ def check_ab(path, start, end, total_passes=None):
         mem = f.read()
     check(len(mem) == end - start, f"pmemsave wrote {len(mem)} bytes, want {end - start}")
     vals = mem[::PAGE]
+    if order is not None:
+        check(sorted(order) == list(range(len(vals))), "the guest's order is not a permutation")
+        vals = bytes(vals[i] for i in order)
+    else:
+        order = range(len(vals))
     first = vals[0]
     boundary = None
     for i, v in enumerate(vals):
@@ -183,17 +195,19 @@ def check_ab(path, start, end, total_passes=None):
             continue
         if boundary is not None and v == (first - 1) & 0xff:
             continue
-        addr = start + i * PAGE
+        addr = start + order[i] * PAGE
         want = f"{first}" if boundary is None else f"{(first - 1) & 0xff}"
         raise TestFailure(
             f"memory integrity broken at guest address {addr:#x}: first byte {v}, want {want} "
             f"(page 0 holds {first}" + (f", step to {(first - 1) & 0xff} at "
-                                         f"{start + boundary * PAGE:#x})" if boundary else ")"))
+                                         f"{start + order[boundary] * PAGE:#x})"
+                                         if boundary else ")"))
     if total_passes is not None:
         ok = {total_passes & 0xff, (total_passes + 1) & 0xff}
         check(first in ok, f"memory holds {first} at page 0 but the guest printed {total_passes} "
                            f"passes in all: want {sorted(ok)} (mod 256)")
-    where = "none (a pass had just ended)" if boundary is None else f"{start + boundary * PAGE:#x}"
+    where = ("none (a pass had just ended)" if boundary is None
+             else f"{start + order[boundary] * PAGE:#x}")
     return (f"{len(vals)} pages, value {first} then {(first - 1) & 0xff}, boundary at {where}")
 
 
@@ -230,9 +244,18 @@ class Migration:
         src_accel = o.src_accel or ("kvm,memfault=off" if o.src_qemu == o.qemu else "kvm")
         dst_accel = f"kvm,memfault={o.memfault}"
         self.result.update(src_accel=src_accel, dst_accel=dst_accel)
-        src = Qemu(o.src_qemu, self.vm_args(src_accel), name="src")
+        def netns(ns):   # a namespace by name, or that of a process by pid
+            if not ns:
+                return []
+            return ["nsenter", "-t", ns, "-n", "--"] if ns.isdigit() else \
+                ["ip", "netns", "exec", ns]
+        src = Qemu(o.src_qemu, self.vm_args(src_accel), name="src", prefix=netns(o.src_netns))
         src.name = "source"
-        dst = Qemu(o.qemu, self.vm_args(dst_accel) + ["-incoming", "defer"], name="dst")
+        dst_args = self.vm_args(dst_accel) + ["-incoming", "defer"]
+        if o.dst_trace:
+            dst_args += ["-msg", "timestamp=on", "-D", o.dst_trace] + \
+                [a for ev in TRACE_EVENTS for a in ("-trace", ev)]
+        dst = Qemu(o.qemu, dst_args, name="dst", prefix=netns(o.dst_netns))
         dst.name = "destination"
         self.src, self.dst = src, dst
         proxy = None
@@ -254,7 +277,7 @@ class Migration:
 
             qmp(dst, "migrate-set-capabilities", capabilities=self.caps(dest=True))
             port = free_port()
-            qmp(dst, "migrate-incoming", uri=f"tcp:127.0.0.1:{port}")
+            qmp(dst, "migrate-incoming", uri=f"tcp:{o.dst_addr}:{port}")
             qmp(src, "migrate-set-capabilities", capabilities=self.caps(dest=False))
             # Precopy must not converge: the switch to postcopy is ours to make.
             qmp(src, "migrate-set-parameters", **{"downtime-limit": 1})
@@ -270,7 +293,8 @@ class Migration:
                 proxy = Proxy(port)
                 uri_port = proxy.port
             first = passes(src)
-            qmp(src, "migrate", uri=f"tcp:127.0.0.1:{uri_port}")
+            uri_host = "127.0.0.1" if proxy else o.dst_addr
+            qmp(src, "migrate", uri=f"tcp:{uri_host}:{uri_port}")
             self.mark("migrate (precopy) started")
             wait_status(src, ("active",), 30)
             wait_passes(src, first + o.passes, 120)
@@ -324,7 +348,7 @@ class Migration:
         start, end = MiB, o.end_mib * MiB
         qmp(dst, "pmemsave", val=start, size=end - start, filename=path)
         total = passes(self.src) + passes(dst)
-        verdict = check_ab(path, start, end, total) + f", {total} passes in all"
+        verdict = check_ab(path, start, end, total, o.order) + f", {total} passes in all"
         os.unlink(path)
         self.result["integrity"] = verdict
         self.mark(f"integrity ok: {verdict}")
@@ -549,20 +573,46 @@ def parse_args(argv=None):
                     help="require memory-fault exits and requests on the destination")
     ap.add_argument("--expect-no-memfault", action="store_true",
                     help="require postcopy-memfault to be absent")
+    ap.add_argument("--src-netns", metavar="NAME|PID",
+                    help="run the source in this network namespace (a name for ip netns, "
+                         "or the pid of a process in it)")
+    ap.add_argument("--dst-netns", metavar="NAME|PID",
+                    help="run the destination in this network namespace")
+    ap.add_argument("--dst-addr", default="127.0.0.1",
+                    help="the destination's address for the migration stream")
+    ap.add_argument("--dst-trace", metavar="FILE",
+                    help="the destination logs its postcopy fault trace events, with "
+                         "timestamps, to FILE (tests/bench reads them)")
     opts = ap.parse_args(argv)
     opts.src_qemu = opts.src_qemu or opts.qemu
+    end_mib, opts.order = guest_layout(opts.guest)
     if opts.end_mib is None:
-        opts.end_mib = guest_end_mib(opts.guest)
+        opts.end_mib = end_mib
+    if opts.order is not None and opts.end_mib != end_mib:
+        ap.error("--end-mib cannot change the loop of a guest with a scattered order")
     return opts
 
 
-def guest_end_mib(image):
-    """The A/B guest records where its loop ends: "ABMB", le16 MiB at 504."""
+def guest_layout(image):
+    """What the A/B guest records in its sector: the loop's end ("ABMB", le16
+    MiB at 504) and its order (le16 at 500: 1 for the LCG; le16 log2 of its
+    period at 502).  Returns (end_mib, order): order is None for address
+    order, else the page indices in the order a pass visits them."""
     with open(image, "rb") as f:
         sector = f.read(512)
     if len(sector) != 512 or sector[504:508] != b"ABMB" or sector[510:] != b"\x55\xaa":
         raise SystemExit(f"{image} is not the A/B guest (tests/guest/ab-guest.S)")
-    return int.from_bytes(sector[508:510], "little")
+    end_mib = int.from_bytes(sector[508:510], "little")
+    if int.from_bytes(sector[500:502], "little") == 0:
+        return end_mib, None
+    # The guest's LCG (ab-guest.S): full period over 2^log2, pages < n kept.
+    log2, n = int.from_bytes(sector[502:504], "little"), (end_mib - 1) * 256
+    mask, x, order = (1 << log2) - 1, 0, []
+    for _ in range(1 << log2):
+        if x < n:
+            order.append(x)
+        x = (1103515245 * x + 12345) & mask
+    return end_mib, order
 
 
 def main(argv=None):

@@ -33,10 +33,12 @@ def check(cond, msg):
 class Qemu:
     """One QEMU process with a QMP socket and COM1 written to a file."""
 
-    def __init__(self, binary, args, name="qemu", qmp=True, defaults=True):
-        """@defaults: add -nodefaults, no display and COM1 to a file."""
+    def __init__(self, binary, args, name="qemu", qmp=True, defaults=True, prefix=()):
+        """@defaults: add -nodefaults, no display and COM1 to a file.
+        @prefix: a command that execs QEMU, e.g. ip netns exec NS."""
         check(os.access(binary, os.X_OK), f"no QEMU binary at {binary}: run ./configure")
         self.binary = binary
+        self.prefix = list(prefix)
         self.dir = tempfile.mkdtemp(prefix=f"mf-{name}-")
         self.serial_path = os.path.join(self.dir, "serial.log")
         self.stdout_path = os.path.join(self.dir, "stdout.log")
@@ -55,9 +57,9 @@ class Qemu:
 
     # -- process ------------------------------------------------------------
     def start(self):
-        print("+", self.binary, " ".join(self.args), flush=True)
+        print("+", " ".join(self.prefix + [self.binary] + self.args), flush=True)
         self.proc = subprocess.Popen(
-            [self.binary] + self.args,
+            self.prefix + [self.binary] + self.args,
             stdin=subprocess.DEVNULL,
             stdout=open(self.stdout_path, "wb"),
             stderr=open(self.stderr_path, "wb"),

@@ -17,10 +17,14 @@
  *       flag is rejected.  --expect makes the absence/presence a failure.
  *
  *   kvm-userfault-test --demand-paging [--vcpus 1,2,4,8] [--pages N]
+ *                      [--reps R] [--delay-us D] [--json FILE]
  *       Each vCPU writes its own N pages.  Pages are supplied either by a
  *       userfaultfd reader thread (MISSING, UFFDIO_COPY) or by the vCPU
  *       thread itself after a KVM Userfault exit (UFFDIO_COPY with DONTWAKE,
- *       then clear the bit).  Prints pages/s for both, per vCPU count.
+ *       then clear the bit); --delay-us sleeps that long before supplying
+ *       each page, a stand-in for the network.  Prints pages/s for both, per
+ *       vCPU count, and the fault latency the guest itself measured (rdtsc
+ *       around each first write); --json writes every run's figures.
  *
  * Output is TAP; the exit status is 0 when every check passed.
  */
@@ -85,6 +89,9 @@ struct mf_memory_fault {
  */
 extern const unsigned char guest_touch[], guest_touch_end[];
 extern const unsigned char guest_exec[], guest_exec_end[];
+/* The same for writes, storing the TSC cycles of each first write at +4. */
+extern const unsigned char guest_touch_timed[], guest_touch_timed_end[];
+#define TIMED_GPA (CODE_GPA + 0x800)
 __asm__(".pushsection .rodata\n"
 	".code32\n"
 	"guest_touch:\n"
@@ -102,6 +109,21 @@ __asm__(".pushsection .rodata\n"
 	"   hlt\n"
 	"   jmp 3b\n"
 	"guest_touch_end:\n"
+	"guest_touch_timed:\n"   /* write every page, time it with rdtsc */
+	"1: cmp %edi, %esi\n"
+	"   jae 2f\n"
+	"   rdtsc\n"
+	"   mov %eax, %ecx\n"
+	"   movl %esi, (%esi)\n"
+	"   rdtsc\n"
+	"   sub %ecx, %eax\n"
+	"   movl %eax, 4(%esi)\n"   /* the cycles that first write took */
+	"   add %ebx, %esi\n"
+	"   jmp 1b\n"
+	"2: outb %al, $0x10\n"
+	"   hlt\n"
+	"   jmp 2b\n"
+	"guest_touch_timed_end:\n"
 	"guest_exec:\n"
 	"   outb %al, $0x11\n"
 	"   hlt\n"
@@ -192,6 +214,8 @@ static struct vm vm_create(void)
 		die("KVM_CREATE_VM");
 	vm.code = map_anon(0x10000);
 	memcpy((char *)vm.code + CODE_GPA, guest_touch, guest_touch_end - guest_touch);
+	memcpy((char *)vm.code + TIMED_GPA, guest_touch_timed,
+	       guest_touch_timed_end - guest_touch_timed);
 	if (set_region(vm.fd, 0, 0, 0, 0x10000, vm.code, NULL))
 		die("code memslot");
 	return vm;
@@ -608,11 +632,13 @@ static int functional_absent(void)
 /* ---- Demand paging ------------------------------------------------------- */
 
 enum dp_mode { DP_UFFD, DP_EXIT };
+static const char *const dp_mode_name[] = { "uffd", "kvm-exit" };
 
 struct dp {
 	enum dp_mode mode;
 	int nr_vcpus;
 	unsigned long pages;    /* per vCPU */
+	unsigned int delay_us;  /* before supplying each page: the "network" */
 	char *mem;
 	char *src;              /* page contents to copy in */
 	unsigned long *bitmap;
@@ -629,6 +655,23 @@ struct dp_vcpu {
 	struct vcpu v;
 	int id;
 };
+
+/* What one run measured; lat_us holds every page's latency, sorted. */
+struct dp_result {
+	double pages_per_s;
+	double *lat_us;
+	unsigned long n;
+	bool ok;
+};
+
+static void dp_delay(const struct dp *dp)
+{
+	struct timespec ts = { .tv_nsec = dp->delay_us * 1000l };
+
+	if (dp->delay_us)
+		while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR)
+			;
+}
 
 static int uffd_copy(int uffd, void *dst, void *src, bool wake)
 {
@@ -668,6 +711,8 @@ static void *dp_reader(void *arg)
 		if (msg.event != UFFD_EVENT_PAGEFAULT)
 			continue;
 		uint64_t addr = msg.arg.pagefault.address & ~(PAGE - 1);
+
+		dp_delay(dp);
 		int r = uffd_copy(dp->uffd, (void *)addr, dp->src, true);
 
 		if (r == EEXIST) {
@@ -700,6 +745,8 @@ static void *dp_vcpu_thread(void *arg)
 			uint64_t gpa = mf(&c->v)->gpa;
 			unsigned long i = (gpa - DP_GPA) / PAGE;
 			char *hva = dp->mem + i * PAGE;
+
+			dp_delay(dp);
 			int e = uffd_copy(dp->uffd, hva, dp->src, false);
 
 			if (e == EEXIST) {
@@ -721,14 +768,32 @@ static void *dp_vcpu_thread(void *arg)
 	}
 }
 
-/* One measurement: returns pages/s, or a negative value on failure. */
-static double dp_run(enum dp_mode mode, int nr_vcpus, unsigned long pages)
+static int cmp_double(const void *a, const void *b)
 {
-	struct dp dp = { .mode = mode, .nr_vcpus = nr_vcpus, .pages = pages };
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The q-quantile (0..1) of sorted @v. */
+static double quantile(const double *v, unsigned long n, double q)
+{
+	unsigned long i = (unsigned long)(q * (n - 1) + 0.5);
+
+	return n ? v[i < n ? i : n - 1] : 0;
+}
+
+/* One measurement. */
+static struct dp_result dp_run(enum dp_mode mode, int nr_vcpus, unsigned long pages,
+			       unsigned int delay_us)
+{
+	struct dp dp = { .mode = mode, .nr_vcpus = nr_vcpus, .pages = pages,
+			 .delay_us = delay_us };
 	size_t len = nr_vcpus * pages * PAGE;
 	unsigned long nbits = nr_vcpus * pages;
 	struct dp_vcpu *vc = calloc(nr_vcpus, sizeof(*vc));
 	pthread_t *th = calloc(nr_vcpus, sizeof(*th)), reader;
+	struct dp_result res = { .n = nbits };
 
 	dp.vm = vm_create();
 	dp.mem = map_anon(len);
@@ -766,8 +831,13 @@ static double dp_run(enum dp_mode mode, int nr_vcpus, unsigned long pages)
 		vc[i].v = vcpu_create(&dp.vm, i);
 		uint64_t base = DP_GPA + (uint64_t)i * pages * PAGE;
 
-		vcpu_start(&vc[i].v, CODE_GPA, base, base + pages * PAGE, PAGE, true);
+		vcpu_start(&vc[i].v, TIMED_GPA, base, base + pages * PAGE, PAGE, true);
 	}
+	/* The guest's rdtsc runs at the vCPU's TSC rate. */
+	long tsc_khz = ioctl(vc[0].v.fd, KVM_GET_TSC_KHZ, 0);
+
+	if (tsc_khz <= 0)
+		die("KVM_GET_TSC_KHZ");
 	/*
 	 * The reader runs in both modes: in exit mode it only sees accesses
 	 * that do not come from vCPU faults (there should be none).
@@ -791,15 +861,22 @@ static double dp_run(enum dp_mode mode, int nr_vcpus, unsigned long pages)
 		exits += dp.exits[i];
 	bool ok = !dp.err;
 
-	for (unsigned long i = 0; i < nbits; i++)
-		ok &= *(uint32_t *)(dp.mem + i * PAGE) == (uint32_t)(DP_GPA + i * PAGE);
+	res.lat_us = calloc(nbits, sizeof(double));
+	for (unsigned long i = 0; i < nbits; i++) {
+		uint32_t *w = (uint32_t *)(dp.mem + i * PAGE);
+
+		ok &= w[0] == (uint32_t)(DP_GPA + i * PAGE);
+		res.lat_us[i] = w[1] * 1000.0 / tsc_khz;
+	}
+	qsort(res.lat_us, nbits, sizeof(double), cmp_double);
 	if (mode == DP_EXIT)
 		ok &= exits == nbits;
 	else
 		ok &= dp.uffd_faults == nbits;
-	printf("# %-8s vcpus=%d pages=%lu: %.3f s, %lu exits, %lu uffd faults%s\n",
-	       mode == DP_EXIT ? "kvm-exit" : "uffd", nr_vcpus, nbits, t, exits,
-	       dp.uffd_faults, ok ? "" : "  FAILED");
+	printf("# %-8s vcpus=%d pages=%lu delay=%uus: %.3f s, %lu exits, %lu uffd faults, latency (us) p50 %.1f p99 %.1f max %.1f%s\n",
+	       dp_mode_name[mode], nr_vcpus, nbits, delay_us, t, exits, dp.uffd_faults,
+	       quantile(res.lat_us, nbits, 0.5), quantile(res.lat_us, nbits, 0.99),
+	       res.lat_us[nbits - 1], ok ? "" : "  FAILED");
 
 	for (int i = 0; i < nr_vcpus; i++) {
 		munmap(vc[i].v.run, ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0));
@@ -815,13 +892,32 @@ static double dp_run(enum dp_mode mode, int nr_vcpus, unsigned long pages)
 	free(dp.bitmap);
 	free(vc);
 	free(th);
-	return ok ? nbits / t : -1;
+	res.ok = ok;
+	res.pages_per_s = nbits / t;
+	return res;
 }
 
-static int demand_paging(const char *vcpu_list, unsigned long pages, int reps)
+/* One run as a JSON object: figures and 101 latency quantiles (0..100%). */
+static void dp_json(FILE *f, bool first, enum dp_mode mode, int vcpus, unsigned long pages,
+		    unsigned int delay_us, int rep, const struct dp_result *r)
+{
+	fprintf(f, "%s\n  {\"mode\": \"%s\", \"vcpus\": %d, \"pages_per_vcpu\": %lu, "
+		"\"delay_us\": %u, \"rep\": %d, \"ok\": %s, \"pages_per_s\": %.1f, "
+		"\"p50_us\": %.2f, \"p99_us\": %.2f, \"max_us\": %.2f, \"quantiles_us\": [",
+		first ? "" : ",", dp_mode_name[mode], vcpus, pages, delay_us, rep,
+		r->ok ? "true" : "false", r->pages_per_s, quantile(r->lat_us, r->n, 0.5),
+		quantile(r->lat_us, r->n, 0.99), r->lat_us[r->n - 1]);
+	for (int q = 0; q <= 100; q++)
+		fprintf(f, "%s%.2f", q ? ", " : "", quantile(r->lat_us, r->n, q / 100.0));
+	fprintf(f, "]}");
+}
+
+static int demand_paging(const char *vcpu_list, unsigned long pages, int reps,
+			 unsigned int delay_us, const char *json)
 {
 	char buf[128];
 	int counts[16], n = 0;
+	FILE *jf = NULL;
 
 	snprintf(buf, sizeof(buf), "%s", vcpu_list);
 	for (char *s = strtok(buf, ","); s && n < 16; s = strtok(NULL, ","))
@@ -829,31 +925,54 @@ static int demand_paging(const char *vcpu_list, unsigned long pages, int reps)
 	if (!has_userfault()) {
 		printf("# KVM_CAP_USERFAULT absent: measuring the userfaultfd mode only\n");
 	}
-	printf("# demand paging: each vCPU writes its own %lu pages (4 KiB); best of %d\n",
-	       pages, reps);
-	double res[16][2] = { 0 };
+	if (json) {
+		jf = fopen(json, "w");
+		if (!jf)
+			die("%s", json);
+		fprintf(jf, "[");
+	}
+	printf("# demand paging: each vCPU writes its own %lu pages (4 KiB), %u us per page "
+	       "before it is supplied; best of %d; latency from the guest's rdtsc\n",
+	       pages, delay_us, reps);
+	double res[16][2] = { 0 }, p50[16][2] = { 0 }, p99[16][2] = { 0 };
 
 	for (int i = 0; i < n; i++) {
 		if (counts[i] < 1 || counts[i] > 64)
 			die("bad vCPU count %d", counts[i]);
+		/* The guest runs without paging: its pages must lie below 4 GiB. */
+		if (DP_GPA + (uint64_t)counts[i] * pages * PAGE > 0xfec00000ul)
+			die("%d vCPUs x %lu pages do not fit below the 4 GiB hole", counts[i], pages);
 		for (int rep = 0; rep < reps; rep++) {
+			/* Alternate the modes so that drift in the machine hits both. */
 			for (int m = 0; m < 2; m++) {
 				if (m == DP_EXIT && !has_userfault())
 					continue;
-				double r = dp_run(m, counts[i], pages);
+				struct dp_result r = dp_run(m, counts[i], pages, delay_us);
 
-				tap(r > 0, "demand paging %s, %d vCPUs", m ? "kvm-exit" : "uffd",
-				    counts[i]);
-				if (r > res[i][m])
-					res[i][m] = r;
+				tap(r.ok, "demand paging %s, %d vCPUs", dp_mode_name[m], counts[i]);
+				if (jf)
+					dp_json(jf, i == 0 && rep == 0 && m == 0, m, counts[i], pages,
+						delay_us, rep, &r);
+				if (r.ok && r.pages_per_s > res[i][m]) {
+					res[i][m] = r.pages_per_s;
+					p50[i][m] = quantile(r.lat_us, r.n, 0.5);
+					p99[i][m] = quantile(r.lat_us, r.n, 0.99);
+				}
+				free(r.lat_us);
 			}
 		}
 	}
-	printf("#\n# | vCPUs | userfaultfd (pages/s) | KVM Userfault exits (pages/s) | ratio |\n");
-	printf("# |------:|----------------------:|------------------------------:|------:|\n");
+	if (jf) {
+		fprintf(jf, "\n]\n");
+		if (fclose(jf))
+			die("%s", json);
+	}
+	printf("#\n# | vCPUs | userfaultfd (pages/s) | exits (pages/s) | ratio | p50 uffd / exits (us) | p99 uffd / exits (us) |\n");
+	printf("# |------:|------:|------:|------:|------:|------:|\n");
 	for (int i = 0; i < n; i++)
-		printf("# | %5d | %21.0f | %29.0f | %5.2f |\n", counts[i], res[i][0], res[i][1],
-		       res[i][0] > 0 ? res[i][1] / res[i][0] : 0);
+		printf("# | %d | %.0f | %.0f | %.2f | %.1f / %.1f | %.1f / %.1f |\n", counts[i],
+		       res[i][0], res[i][1], res[i][0] > 0 ? res[i][1] / res[i][0] : 0,
+		       p50[i][0], p50[i][1], p99[i][0], p99[i][1]);
 	return 0;
 }
 
@@ -861,8 +980,10 @@ int main(int argc, char **argv)
 {
 	const char *expect = "any", *vcpus = "1,2,4,8";
 	unsigned long pages = 1024;
+	const char *json = NULL;
 	bool dp = false;
 	int reps = 1;
+	unsigned int delay_us = 0;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--expect") && i + 1 < argc)
@@ -875,11 +996,19 @@ int main(int argc, char **argv)
 			pages = strtoul(argv[++i], NULL, 0);
 		else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
 			reps = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--delay-us") && i + 1 < argc)
+			delay_us = strtoul(argv[++i], NULL, 0);
+		else if (!strcmp(argv[i], "--json") && i + 1 < argc)
+			json = argv[++i];
 		else {
-			fprintf(stderr, "usage: %s [--expect present|absent|any] | --demand-paging [--vcpus 1,2,4,8] [--pages N] [--reps R]\n",
+			fprintf(stderr, "usage: %s [--expect present|absent|any] | --demand-paging [--vcpus 1,2,4,8] [--pages N] [--reps R] [--delay-us D] [--json FILE]\n",
 				argv[0]);
 			return 2;
 		}
+	}
+	if (dp && (pages < 1 || reps < 1 || delay_us > 1000000)) {
+		fprintf(stderr, "%s: --pages and --reps must be >= 1, --delay-us <= 1000000\n", argv[0]);
+		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
@@ -892,7 +1021,7 @@ int main(int argc, char **argv)
 	bool present = has_userfault();
 
 	if (dp) {
-		demand_paging(vcpus, pages, reps);
+		demand_paging(vcpus, pages, reps, delay_us, json);
 	} else {
 		if (!strcmp(expect, "present"))
 			tap(present, "KVM_CAP_USERFAULT expected present");

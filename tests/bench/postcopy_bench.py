@@ -1,0 +1,313 @@
+#!/usr/bin/python3
+"""End-to-end postcopy benchmark: the destination with memfault=on and with
+memfault=off, in the same run, over several networks.
+
+    postcopy_bench.py --qemu BIN --guest NAME=IMG [--guest NAME=IMG ...]
+                      --out FILE.json [--nets lo,veth:0,veth:0.1,veth:1]
+                      [--reps N] [--postcopy-bw MiB/s]
+
+Every migration is tests/functional/migrate.py's (the A/B guest, integrity
+checked, memory-fault exits required with memfault=on).  Per migration the
+destination logs its fault trace events (migrate.py --dst-trace); this script
+turns them into fault-to-resume latencies measured the same way on both
+paths: from the vCPU's memory-fault exit to its wake-up (memfault=on), or
+from the fault thread reading the vCPU's fault off userfaultfd to the page's
+placement (memfault=off, QEMU's blocktime accounting).  It also keeps the
+destination's own query-migrate statistics.
+
+Networks ('+preempt' adds postcopy-preempt on both sides): 'lo' runs both QEMUs on loopback in the current namespace;
+'veth:RTT' (milliseconds) runs the source and the destination in two network
+namespaces of their own, joined by a veth pair, with netem adding RTT/2 on
+each end.  The namespaces are created and removed here; that needs root
+(tests/bench/run runs this inside the rig).
+
+Standard library only: it runs inside the rig with Debian's python3.
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "functional"))
+from migrate import Migration, parse_args as migrate_args  # noqa: E402
+from qemu_harness import TestFailure  # noqa: E402
+
+SRC_ADDR, DST_ADDR = "10.77.0.1", "10.77.0.2"
+
+
+def run(*cmd):
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode:
+        raise TestFailure(f"{' '.join(cmd)}: exit {r.returncode}: {r.stderr.strip()}")
+    return r.stdout
+
+
+class VethPair:
+    """Two network namespaces (each held by a sleeping process) joined by a
+    veth pair, netem delay rtt/2 on each end.  Source: SRC_ADDR, destination:
+    DST_ADDR."""
+
+    def __init__(self, rtt_ms):
+        self.rtt_ms = rtt_ms
+        self.holders = []
+
+    def __enter__(self):
+        try:
+            return self._setup()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+
+    def _setup(self):
+        for _ in range(2):
+            self.holders.append(subprocess.Popen(["unshare", "-n", "sleep", "infinity"]))
+        # The holder must have entered its namespace before the links move there.
+        deadline = time.monotonic() + 10
+        me = os.readlink("/proc/self/ns/net")
+        for p in self.holders:
+            while os.readlink(f"/proc/{p.pid}/ns/net") == me:
+                if time.monotonic() > deadline:
+                    raise TestFailure("unshare -n did not enter a new network namespace")
+                time.sleep(0.01)
+        src, dst = (str(p.pid) for p in self.holders)
+        run("ip", "link", "add", "mf-src", "type", "veth", "peer", "name", "mf-dst")
+        run("ip", "link", "set", "mf-src", "netns", src)
+        run("ip", "link", "set", "mf-dst", "netns", dst)
+        for pid, dev, addr in ((src, "mf-src", SRC_ADDR), (dst, "mf-dst", DST_ADDR)):
+            ns = ("nsenter", "-t", pid, "-n", "--")
+            run(*ns, "ip", "link", "set", "lo", "up")
+            run(*ns, "ip", "addr", "add", f"{addr}/24", "dev", dev)
+            run(*ns, "ip", "link", "set", dev, "up")
+            if self.rtt_ms > 0:
+                run(*ns, "tc", "qdisc", "add", "dev", dev, "root", "netem",
+                    "delay", f"{self.rtt_ms * 1000 / 2:.0f}us")
+        # The link carries traffic, with the delay we asked for: a TCP connect
+        # to a closed port is refused after exactly one round trip.
+        probe = ("import socket, time\n"
+                 "best = 1e9\n"
+                 "for _ in range(5):\n"
+                 "    s = socket.socket(); t = time.monotonic()\n"
+                 "    try: s.connect((%r, 9))\n"
+                 "    except ConnectionRefusedError: best = min(best, time.monotonic() - t)\n"
+                 "    s.close()\n"
+                 "print(best * 1000)\n" % DST_ADDR)
+        out = run("nsenter", "-t", src, "-n", "--", sys.executable, "-c", probe)
+        self.measured_rtt_ms = float(out)
+        if self.measured_rtt_ms > 1e6:
+            raise TestFailure(f"no round trip over the veth pair to {DST_ADDR}")
+        return self
+
+    @property
+    def src_ns(self):
+        return str(self.holders[0].pid)
+
+    @property
+    def dst_ns(self):
+        return str(self.holders[1].pid)
+
+    def __exit__(self, *exc):
+        # The veth pair goes away with its namespaces.
+        for p in self.holders:
+            p.kill()
+            p.wait()
+        return False
+
+
+# -- the destination's trace --------------------------------------------------------
+
+LINE = re.compile(r"^\d+@(\d+)\.(\d+):(\w+) (.*)$")
+WAIT = "the page is in flight: wait for it"
+ARRIVED = ("the page arrived", "demand paging has ended: re-enter the guest")
+
+
+def parse_trace(path):
+    """Fault-to-resume latencies (µs) of the waits that ended with the page,
+    on either path, and the postcopy phase's bounds (s, the destination's
+    clock)."""
+    lat, mf_wait, uffd_wait = [], {}, {}
+    run_t = end_t = None
+    kicked = 0
+    with open(path, errors="replace") as f:
+        for line in f:
+            m = LINE.match(line)
+            if not m:
+                continue
+            t = int(m.group(1)) + int(m.group(2)) / 1e6
+            ev, args = m.group(3), m.group(4)
+            if ev == "kvm_memfault_exit":
+                # "cpu N gpa 0x.. size 0x.. flags 0x..: <outcome>"
+                cpu, outcome = int(args.split()[1]), args.split(": ", 1)[1]
+                if outcome == WAIT:
+                    mf_wait[cpu] = t
+            elif ev == "kvm_memfault_wake":
+                cpu, outcome = int(args.split()[1]), args.split(": ", 1)[1]
+                t0 = mf_wait.pop(cpu, None)
+                if t0 is not None and outcome in ARRIVED:
+                    lat.append((t - t0) * 1e6)
+                elif t0 is not None:
+                    kicked += 1
+            elif ev == "mark_postcopy_blocktime_begin":
+                # "addr: 0x.., dd: 0x.., time: N, cpu: N, already_received: N"
+                kv = dict(x.split(": ") for x in args.split(", "))
+                if kv["already_received"] == "0":
+                    uffd_wait[int(kv["cpu"])] = (kv["addr"], t)
+            elif ev == "mark_postcopy_blocktime_end":
+                kv = dict(x.split(": ") for x in args.split(", "))
+                if kv["affected_cpu"] != "0":
+                    for cpu, (addr, t0) in list(uffd_wait.items()):
+                        if addr == kv["addr"]:
+                            lat.append((t - t0) * 1e6)
+                            del uffd_wait[cpu]
+            elif ev == "loadvm_postcopy_handle_run":
+                run_t = t
+            elif ev == "postcopy_ram_incoming_cleanup_entry" and end_t is None:
+                end_t = t
+    return sorted(lat), run_t, end_t, kicked
+
+
+def quantile(v, q):
+    return v[min(len(v) - 1, int(q * (len(v) - 1) + 0.5))] if v else None
+
+
+# -- one migration ------------------------------------------------------------------
+
+def migrate_once(opts, guest, memfault, net, preempt):
+    with tempfile.TemporaryDirectory(prefix="mf-bench-") as d:
+        trace = os.path.join(d, "dst-trace.log")
+        args = ["--qemu", opts.qemu, "--guest", guest, "--memfault", memfault,
+                "--postcopy-bw", str(opts.postcopy_bw), "--dst-trace", trace]
+        if memfault == "on":
+            args.append("--expect-exits")
+        if preempt:
+            args.append("--preempt")
+        if net is not None:
+            args += ["--src-netns", net.src_ns, "--dst-netns", net.dst_ns, "--dst-addr", DST_ADDR]
+        m = Migration(migrate_args(args))
+        log = os.path.join(d, "migrate.log")
+        with open(log, "w") as out:
+            saved = sys.stdout
+            sys.stdout = out
+            try:
+                m.run()
+                err = None
+            except TestFailure as e:
+                err = str(e)
+            finally:
+                sys.stdout = saved
+        if err:
+            with open(log) as f:
+                sys.stdout.write(f.read()[-4000:])
+            raise TestFailure(f"memfault={memfault}: {err}")
+        lat, run_t, end_t, kicked = parse_trace(trace)
+    info = m.result["dst_info"]
+    mf = info.get("postcopy-memfault")
+    r = {
+        "memfault": memfault,
+        "faults": len(lat),
+        "kicked_waits": kicked,
+        "p50_us": quantile(lat, 0.5), "p90_us": quantile(lat, 0.9),
+        "p99_us": quantile(lat, 0.99), "max_us": lat[-1] if lat else None,
+        "blocked_ms": sum(lat) / 1000,
+        "quantiles_us": [quantile(lat, q / 100) for q in range(101)] if lat else [],
+        "postcopy_s": (end_t - run_t) if run_t and end_t else None,
+        "total_time_ms": m.result.get("total_time_ms"),
+        "integrity": m.result.get("integrity"),
+        "dst_postcopy_blocktime_ms": info.get("postcopy-blocktime"),
+        "dst_memfault": mf,
+    }
+    if memfault == "on" and not mf:
+        raise TestFailure("memfault=on but the destination reports no postcopy-memfault")
+    return r
+
+
+def fmt(r):
+    f = lambda v: "-" if v is None else f"{v:.0f}"
+    ps = "-" if r["postcopy_s"] is None else f"{r['postcopy_s']:.2f}"
+    return (f"{r['faults']} waits, latency p50 {f(r['p50_us'])} p99 {f(r['p99_us'])} "
+            f"max {f(r['max_us'])} us, blocked {r['blocked_ms']:.0f} ms, postcopy {ps} s")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--qemu", required=True)
+    ap.add_argument("--guest", action="append", required=True, metavar="NAME=IMG",
+                    help="an A/B guest image, e.g. sequential=ab-guest.bin")
+    ap.add_argument("--out", required=True, help="JSON results")
+    ap.add_argument("--nets", default="lo,veth:0,veth:0.1,veth:1",
+                    help="comma-separated: lo, veth:RTT_MS; a '+preempt' suffix turns "
+                         "postcopy-preempt on")
+    ap.add_argument("--reps", type=int, default=2)
+    ap.add_argument("--modes", default="on,off",
+                    help="destination memfault= values to compare (on needs KVM Userfault)")
+    ap.add_argument("--postcopy-bw", type=int, default=16,
+                    help="max-postcopy-bandwidth on the source (MiB/s): the background "
+                         "stream is slowed so that the guest runs into missing pages")
+    ap.add_argument("--matrix", choices=["full", "quick"], default="full",
+                    help="quick: each guest once, each network once, each mode per network")
+    opts = ap.parse_args()
+    guests = []
+    for g in opts.guest:
+        name, _, img = g.partition("=")
+        if not img or not os.path.isfile(img):
+            ap.error(f"--guest {g}: want NAME=IMAGE of an existing file")
+        guests.append((name, img))
+    nets = []
+    for n in opts.nets.split(","):
+        m = re.fullmatch(r"(lo|veth:(\d+(?:\.\d+)?))(\+preempt)?", n)
+        if not m:
+            ap.error(f"--nets: {n!r} is not lo or veth:RTT_MS, optionally +preempt")
+        nets.append((n, float(m.group(2)) if m.group(2) else None, bool(m.group(3))))
+    if opts.reps < 1:
+        ap.error("--reps must be >= 1")
+    opts.modes = opts.modes.split(",")
+    if not opts.modes or any(m not in ("on", "off", "auto") for m in opts.modes):
+        ap.error("--modes: a comma-separated list of on, off, auto")
+
+    results = {"postcopy_bw_mib_s": opts.postcopy_bw, "runs": [], "nets": {}}
+    t_start = time.monotonic()
+    for ni, (net_name, rtt, preempt) in enumerate(nets):
+        if rtt is None:
+            ctx = None
+        else:
+            print(f"# network {net_name}: two namespaces, veth pair, netem {rtt / 2} ms each way",
+                  flush=True)
+            ctx = VethPair(rtt).__enter__()
+            results["nets"][net_name] = {"rtt_ms": rtt, "ping_rtt_ms": ctx.measured_rtt_ms}
+            print(f"#   ping rtt {ctx.measured_rtt_ms:.3f} ms", flush=True)
+        try:
+            for gi, (gname, img) in enumerate(guests):
+                if opts.matrix == "quick" and gi != ni % len(guests):
+                    continue
+                for rep in range(opts.reps):
+                    # Alternate which mode goes first: drift hits both.
+                    modes = opts.modes if rep % 2 == 0 else opts.modes[::-1]
+                    for mode in modes:
+                        t = time.monotonic()
+                        r = migrate_once(opts, img, mode, ctx, preempt)
+                        r.update(net=net_name, rtt_ms=rtt, preempt=preempt, guest=gname, rep=rep,
+                                 wall_s=time.monotonic() - t)
+                        results["runs"].append(r)
+                        print(f"ok {len(results['runs'])} - {net_name} {gname} rep {rep} "
+                              f"memfault={mode}: {fmt(r)}", flush=True)
+        finally:
+            if ctx:
+                ctx.__exit__(None, None, None)
+    results["wall_s"] = time.monotonic() - t_start
+    with open(opts.out, "w") as f:
+        json.dump(results, f, indent=1)
+    print(f"# {len(results['runs'])} migrations in {results['wall_s']:.0f} s -> {opts.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except TestFailure as e:
+        print(f"not ok - {e}", flush=True)
+        sys.exit(1)
