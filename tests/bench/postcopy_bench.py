@@ -25,6 +25,7 @@ Standard library only: it runs inside the rig with Debian's python3.
 """
 
 import argparse
+import bisect
 import json
 import os
 import re
@@ -171,6 +172,69 @@ def parse_trace(path):
     return sorted(lat), run_t, end_t, kicked
 
 
+def _events(path):
+    with open(path, errors="replace") as f:
+        for line in f:
+            m = LINE.match(line)
+            if m:
+                yield int(m.group(1)) + int(m.group(2)) / 1e6, m.group(3), m.group(4)
+
+
+def _first_after(times, t):
+    i = bisect.bisect_left(times, t)
+    return times[i] if i < len(times) else None
+
+
+def parse_path(dst_trace, src_trace):
+    """Where each page request's time goes (--trace-path): request sent by
+    the destination -> handled by the source's return-path thread -> taken
+    off the source's queue by the migration thread -> read off the stream
+    by the destination.  Both QEMUs run on one machine: one clock."""
+    reqs, src_rp, src_q, src_nd, dst_in = [], {}, {}, {}, {}
+    sleep_ms, sleeps, urgent = 0, 0, 0
+    for t, ev, args in _events(dst_trace):
+        if ev == "postcopy_memfault_request":        # "pc.ram offset 0x.. len 0x.."
+            reqs.append((t, int(args.split()[2], 16)))
+        elif ev == "postcopy_ram_fault_thread_request":   # "... rb=pc.ram offset=0x.. pid=N"
+            reqs.append((t, int(args.split("offset=")[1].split()[0], 16)))
+        elif ev == "ram_load_postcopy_loop":          # "chan=N addr=0x.. flags=0x.."
+            dst_in.setdefault(int(args.split("addr=")[1].split()[0], 16), []).append(t)
+    for t, ev, args in _events(src_trace):
+        if ev == "migrate_handle_rp_req_pages":       # "in pc.ram at 0x.. len 0x.."
+            src_rp.setdefault(int(args.split()[3], 16), []).append(t)
+        elif ev in ("get_queued_page", "get_queued_page_not_dirty"):   # "pc.ram/0x.. page_abs=.."
+            d = src_q if ev == "get_queued_page" else src_nd
+            d.setdefault(int(args.split("/")[1].split()[0], 16), []).append(t)
+        elif ev == "migration_rate_limit_pre":
+            sleeps += 1
+            sleep_ms += int(args.split()[0])
+        elif ev == "migration_rate_limit_post" and args.strip() == "urgent: 1":
+            urgent += 1
+    seg = {"return_path": [], "source_queue": [], "stream": [], "request_to_page": []}
+    queued = background = 0
+    for t0, off in reqs:
+        t3 = _first_after(dst_in.get(off, []), t0)
+        t1 = _first_after(src_rp.get(off, []), t0)
+        if t3 is None or t1 is None:
+            continue
+        seg["request_to_page"].append((t3 - t0) * 1e6)
+        seg["return_path"].append((t1 - t0) * 1e6)
+        t2 = _first_after(src_q.get(off, []), t1)
+        if t2 is not None and t2 <= t3:
+            queued += 1
+            seg["source_queue"].append((t2 - t1) * 1e6)
+            seg["stream"].append((t3 - t2) * 1e6)
+        else:
+            background += 1   # the page was already sent, or on its way, when asked for
+    out = {"requests": len(reqs), "served_from_queue": queued, "served_by_background": background,
+           "source_rate_limit_sleeps": sleeps, "source_rate_limit_sleep_ms": sleep_ms,
+           "source_urgent_wakeups": urgent}
+    for k, v in seg.items():
+        v.sort()
+        out[k] = {"n": len(v), "p50_us": quantile(v, 0.5), "p90_us": quantile(v, 0.9)}
+    return out
+
+
 def quantile(v, q):
     return v[min(len(v) - 1, int(q * (len(v) - 1) + 0.5))] if v else None
 
@@ -182,6 +246,8 @@ def migrate_once(opts, guest, memfault, net, preempt):
         trace = os.path.join(d, "dst-trace.log")
         args = ["--qemu", opts.qemu, "--guest", guest, "--memfault", memfault,
                 "--postcopy-bw", str(opts.postcopy_bw), "--dst-trace", trace]
+        if opts.trace_path:
+            args.append("--trace-path")
         if memfault == "on":
             args.append("--expect-exits")
         if preempt:
@@ -205,6 +271,7 @@ def migrate_once(opts, guest, memfault, net, preempt):
                 sys.stdout.write(f.read()[-4000:])
             raise TestFailure(f"memfault={memfault}: {err}")
         lat, run_t, end_t, kicked = parse_trace(trace)
+        path = parse_path(trace, trace + ".src") if opts.trace_path else None
     info = m.result["dst_info"]
     mf = info.get("postcopy-memfault")
     r = {
@@ -220,6 +287,7 @@ def migrate_once(opts, guest, memfault, net, preempt):
         "integrity": m.result.get("integrity"),
         "dst_postcopy_blocktime_ms": info.get("postcopy-blocktime"),
         "dst_memfault": mf,
+        "path": path,
     }
     if memfault == "on" and not mf:
         raise TestFailure("memfault=on but the destination reports no postcopy-memfault")
@@ -229,8 +297,18 @@ def migrate_once(opts, guest, memfault, net, preempt):
 def fmt(r):
     f = lambda v: "-" if v is None else f"{v:.0f}"
     ps = "-" if r["postcopy_s"] is None else f"{r['postcopy_s']:.2f}"
-    return (f"{r['faults']} waits, latency p50 {f(r['p50_us'])} p99 {f(r['p99_us'])} "
-            f"max {f(r['max_us'])} us, blocked {r['blocked_ms']:.0f} ms, postcopy {ps} s")
+    s = (f"{r['faults']} waits, latency p50 {f(r['p50_us'])} p99 {f(r['p99_us'])} "
+         f"max {f(r['max_us'])} us, blocked {r['blocked_ms']:.0f} ms, postcopy {ps} s")
+    p = r.get("path")
+    if p:
+        s += (f"\n#   path: {p['requests']} requests, {p['served_from_queue']} served from the "
+              f"source's queue, {p['served_by_background']} by the background stream; p50 us: "
+              f"return path {f(p['return_path']['p50_us'])}, source queue "
+              f"{f(p['source_queue']['p50_us'])}, stream {f(p['stream']['p50_us'])}, "
+              f"request to page {f(p['request_to_page']['p50_us'])}; source rate limiter: "
+              f"{p['source_rate_limit_sleeps']} sleeps, {p['source_rate_limit_sleep_ms']} ms, "
+              f"{p['source_urgent_wakeups']} ended early by a request")
+    return s
 
 
 def main():
@@ -248,6 +326,9 @@ def main():
     ap.add_argument("--postcopy-bw", type=int, default=16,
                     help="max-postcopy-bandwidth on the source (MiB/s): the background "
                          "stream is slowed so that the guest runs into missing pages")
+    ap.add_argument("--trace-path", action="store_true",
+                    help="also trace each page request's way through the source, and "
+                         "report where its time goes (more tracing: slower)")
     ap.add_argument("--matrix", choices=["full", "quick"], default="full",
                     help="quick: each guest once, each network once, each mode per network")
     opts = ap.parse_args()

@@ -43,6 +43,13 @@ BOOT_TIMEOUT = 120
 TRACE_EVENTS = ("kvm_memfault_exit", "kvm_memfault_wake",
                 "mark_postcopy_blocktime_begin", "mark_postcopy_blocktime_end",
                 "loadvm_postcopy_handle_run", "postcopy_ram_incoming_cleanup_entry")
+# --trace-path: a page request's way, destination (request sent, page read off
+# the stream) and source (request handled, page taken off the queue, rate
+# limiter sleeps).
+TRACE_PATH_DST = ("postcopy_memfault_request", "postcopy_ram_fault_thread_request",
+                  "ram_load_postcopy_loop")
+TRACE_PATH_SRC = ("migrate_handle_rp_req_pages", "get_queued_page", "get_queued_page_not_dirty",
+                  "migration_rate_limit_pre", "migration_rate_limit_post")
 
 
 def log(msg):
@@ -249,12 +256,17 @@ class Migration:
                 return []
             return ["nsenter", "-t", ns, "-n", "--"] if ns.isdigit() else \
                 ["ip", "netns", "exec", ns]
-        src = Qemu(o.src_qemu, self.vm_args(src_accel), name="src", prefix=netns(o.src_netns))
+        src_args = self.vm_args(src_accel)
+        if o.dst_trace and o.trace_path:
+            src_args += ["-msg", "timestamp=on", "-D", o.dst_trace + ".src"] + \
+                [a for ev in TRACE_PATH_SRC for a in ("-trace", ev)]
+        src = Qemu(o.src_qemu, src_args, name="src", prefix=netns(o.src_netns))
         src.name = "source"
         dst_args = self.vm_args(dst_accel) + ["-incoming", "defer"]
         if o.dst_trace:
             dst_args += ["-msg", "timestamp=on", "-D", o.dst_trace] + \
-                [a for ev in TRACE_EVENTS for a in ("-trace", ev)]
+                [a for ev in TRACE_EVENTS + (TRACE_PATH_DST if o.trace_path else ())
+                 for a in ("-trace", ev)]
         dst = Qemu(o.qemu, dst_args, name="dst", prefix=netns(o.dst_netns))
         dst.name = "destination"
         self.src, self.dst = src, dst
@@ -583,6 +595,10 @@ def parse_args(argv=None):
     ap.add_argument("--dst-trace", metavar="FILE",
                     help="the destination logs its postcopy fault trace events, with "
                          "timestamps, to FILE (tests/bench reads them)")
+    ap.add_argument("--trace-path", action="store_true",
+                    help="with --dst-trace: also log where each page request goes "
+                         "(request, the source's handling, the page on the stream); the "
+                         "source logs to FILE.src")
     opts = ap.parse_args(argv)
     opts.src_qemu = opts.src_qemu or opts.qemu
     end_mib, opts.order = guest_layout(opts.guest)

@@ -654,7 +654,14 @@ struct dp_vcpu {
 	struct dp *dp;
 	struct vcpu v;
 	int id;
+	/* For the watchdog's report; written by the vCPU thread only. */
+	unsigned long runs, retries;
+	uint64_t last_gpa;
+	bool done;
 };
+
+/* A run that has not finished after this long is reported and failed. */
+#define DP_WATCHDOG_S 120
 
 /* What one run measured; lat_us holds every page's latency, sorted. */
 struct dp_result {
@@ -735,14 +742,21 @@ static void *dp_vcpu_thread(void *arg)
 	for (;;) {
 		int r = vcpu_run(&c->v);
 
-		if (r == 0 && is_io_exit(&c->v, DONE_PORT))
+		__atomic_store_n(&c->runs, c->runs + 1, __ATOMIC_RELAXED);
+		if (r == 0 && is_io_exit(&c->v, DONE_PORT)) {
+			__atomic_store_n(&c->done, true, __ATOMIC_RELAXED);
 			return NULL;
-		if (r == EINTR || r == EAGAIN)
+		}
+		if (r == EINTR || r == EAGAIN) {
+			__atomic_store_n(&c->retries, c->retries + 1, __ATOMIC_RELAXED);
 			continue;
+		}
 		if (dp->mode == DP_EXIT && r == EFAULT &&
 		    c->v.run->exit_reason == MF_EXIT_MEMORY_FAULT &&
 		    (mf(&c->v)->flags & MEMFAULT_KVM_MEMORY_EXIT_FLAG_USERFAULT)) {
 			uint64_t gpa = mf(&c->v)->gpa;
+
+			__atomic_store_n(&c->last_gpa, gpa, __ATOMIC_RELAXED);
 			unsigned long i = (gpa - DP_GPA) / PAGE;
 			char *hva = dp->mem + i * PAGE;
 
@@ -847,8 +861,30 @@ static struct dp_result dp_run(enum dp_mode mode, int nr_vcpus, unsigned long pa
 
 	for (int i = 0; i < nr_vcpus; i++)
 		pthread_create(&th[i], NULL, dp_vcpu_thread, &vc[i]);
-	for (int i = 0; i < nr_vcpus; i++)
-		pthread_join(th[i], NULL);
+	struct timespec deadline;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += DP_WATCHDOG_S;
+	for (int i = 0; i < nr_vcpus; i++) {
+		if (pthread_timedjoin_np(th[i], NULL, &deadline) == 0)
+			continue;
+		/* Say what each vCPU was doing, then fail: never hang. */
+		for (int j = 0; j < nr_vcpus; j++) {
+			uint64_t gpa = __atomic_load_n(&vc[j].last_gpa, __ATOMIC_RELAXED);
+			unsigned long bit = gpa ? (gpa - DP_GPA) / PAGE : 0;
+
+			printf("# watchdog: vCPU %d %s: %lu KVM_RUNs, %lu EINTR/EAGAIN, %lu exits, last exit gpa 0x%llx (bit %s), exit reason %u\n",
+			       j, __atomic_load_n(&vc[j].done, __ATOMIC_RELAXED) ? "done" : "running",
+			       __atomic_load_n(&vc[j].runs, __ATOMIC_RELAXED),
+			       __atomic_load_n(&vc[j].retries, __ATOMIC_RELAXED),
+			       __atomic_load_n(&dp.exits[j], __ATOMIC_RELAXED),
+			       (unsigned long long)gpa,
+			       gpa ? (bit_test(dp.bitmap, bit) ? "set" : "clear") : "-",
+			       vc[j].v.run->exit_reason);
+		}
+		die("demand paging %s with %d vCPUs did not finish in %d s",
+		    dp_mode_name[mode], nr_vcpus, DP_WATCHDOG_S);
+	}
 	double t = now() - t0;
 
 	if (write(dp.stop_fd[1], "x", 1) != 1)
