@@ -49,7 +49,7 @@ def versions(d):
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "library commit": git("rev-parse", "--short=12", "HEAD") + dirty,
-        "QEMU": f"{git('describe', '--tags', '--always', 'upstream', cwd=qtree)} (Debian "
+        "QEMU": f"{open(os.path.join(qtree, 'VERSION')).read().strip()} (Debian "
                 "source package, see scripts/pins.sh) + patches/qemu, "
                 f"{git('rev-list', '--count', 'base..HEAD', cwd=qtree)} patches, "
                 f"tree {git('rev-parse', '--short=12', 'HEAD^{tree}', cwd=qtree)}",
@@ -180,6 +180,33 @@ def e2e_table(pc, out):
     return groups, ratios, xfer_ms
 
 
+def path_table(pc, out):
+    """With postcopy_bench.py --trace-path: where a page request's time goes."""
+    runs = [r for r in pc["runs"] if r.get("path")]
+    if not runs:
+        raise Missing("postcopy-path.json has no run with a request path")
+    out.append("### Where the time goes\n")
+    out.append("A separate pass (postcopy-path.json) with `--trace-path`: both QEMUs trace each page request (one clock: both "
+               "run in L1). Medians in µs over the requests of one run: **return path** = "
+               "destination sends the request -> the source's return-path thread handles it; "
+               "**source queue** -> the migration thread takes the page off its queue; "
+               "**stream** -> the destination reads the page off the migration stream; "
+               "**request to page** = the three together. **wait** is the vCPU's whole wait "
+               "(p50 above), which adds the exit/fault before the request and the placement "
+               "and wake-up after the page.\n")
+    out.append("| network | guest | memfault | requests | from queue / background | return path "
+               "| source queue | stream | request to page | wait |")
+    out.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in sorted(runs, key=lambda r: (net_order(r["net"]), r["guest"], r["memfault"], r["rep"])):
+        p = r["path"]
+        out.append(f"| {r['net']} | {r['guest']} | {r['memfault']} | {p['requests']} | "
+                   f"{p['served_from_queue']} / {p['served_by_background']} | "
+                   f"{f0(p['return_path']['p50_us'])} | {f0(p['source_queue']['p50_us'])} | "
+                   f"{f0(p['stream']['p50_us'])} | {f0(p['request_to_page']['p50_us'])} | "
+                   f"{f0(r['p50_us'])} |")
+    out.append("")
+
+
 def net_order(net):
     base, _, preempt = net.partition("+")
     return (-1 if base == "lo" else float(base.split(":")[1])) + (0.5 if preempt else 0)
@@ -296,6 +323,11 @@ def main():
     targets.append(("demand paging: the ratio grows with the vCPU count",
                     grows and len(dp0[1]) > 1,
                     ", ".join(f"{v}: {dp0[2][v]:.2f}" for v in dp0[1])))
+    grows_d = all(dpd[2][a] <= dpd[2][b] * 1.05 for a, b in zip(dpd[1], dpd[1][1:]))
+    delay = load(d, "demand-paging-delay.json")[0]["delay_us"]
+    targets.append((f"demand paging with {delay} µs per page: the ratio grows with the vCPU count",
+                    grows_d and len(dpd[1]) > 1,
+                    ", ".join(f"{v}: {dpd[2][v]:.2f}" for v in dpd[1])))
 
     # 2. end-to-end
     pc = load(d, "postcopy.json")
@@ -330,6 +362,10 @@ def main():
                "the wake-up. The destination's own `query-migrate` figures are in "
                "postcopy.json (`dst_memfault`: the engine's histogram; "
                "`dst_postcopy_blocktime_ms`).\n")
+    if os.path.exists(os.path.join(d, "postcopy-path.json")):
+        path_table(load(d, "postcopy-path.json"), out)
+    elif not quick:
+        raise Missing("postcopy-path.json is missing: the --trace-path pass did not run")
     for (net, guest), r in sorted(ratios.items(), key=lambda kv: (net_order(kv[0][0]), kv[0][1])):
         targets.append((f"end to end, {net} {guest}: p50 with memfault=on <= 0.7x off",
                         r is not None and r <= 0.7, "-" if r is None else f"{r:.2f}x"))
