@@ -109,6 +109,14 @@ def wait_passes(q, n, timeout):
         time.sleep(0.1)
 
 
+def netns(ns):
+    """The command prefix that runs a program in network namespace @ns: a
+    name for ip netns, or the pid of a process in it (none for None)."""
+    if not ns:
+        return []
+    return ["nsenter", "-t", ns, "-n", "--"] if ns.isdigit() else ["ip", "netns", "exec", ns]
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -251,11 +259,6 @@ class Migration:
         src_accel = o.src_accel or ("kvm,memfault=off" if o.src_qemu == o.qemu else "kvm")
         dst_accel = f"kvm,memfault={o.memfault}"
         self.result.update(src_accel=src_accel, dst_accel=dst_accel)
-        def netns(ns):   # a namespace by name, or that of a process by pid
-            if not ns:
-                return []
-            return ["nsenter", "-t", ns, "-n", "--"] if ns.isdigit() else \
-                ["ip", "netns", "exec", ns]
         src_args = self.vm_args(src_accel)
         if o.dst_trace and o.trace_path:
             src_args += ["-msg", "timestamp=on", "-D", o.dst_trace + ".src"] + \
@@ -425,7 +428,7 @@ class Migration:
         os.killpg(src.proc.pid, signal.SIGKILL)
         src.proc.wait()
         self.mark("source killed (SIGKILL)")
-        info = wait_status(dst, ("postcopy-paused",), 30)
+        wait_status(dst, ("postcopy-paused",), 30)
         self.mark("destination: postcopy-paused")
         st = qmp(dst, "query-status")
         self.mark(f"destination answers QMP: query-status {st['status']}")
@@ -600,6 +603,8 @@ def parse_args(argv=None):
                          "(request, the source's handling, the page on the stream); the "
                          "source logs to FILE.src")
     opts = ap.parse_args(argv)
+    if opts.trace_path and not opts.dst_trace:
+        ap.error("--trace-path needs --dst-trace")
     opts.src_qemu = opts.src_qemu or opts.qemu
     end_mib, opts.order = guest_layout(opts.guest)
     if opts.end_mib is None:

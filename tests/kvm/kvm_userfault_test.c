@@ -937,12 +937,13 @@ static struct dp_result dp_run(enum dp_mode mode, int nr_vcpus, unsigned long pa
 static void dp_json(FILE *f, bool first, enum dp_mode mode, int vcpus, unsigned long pages,
 		    unsigned int delay_us, int rep, const struct dp_result *r)
 {
-	fprintf(f, "%s\n  {\"mode\": \"%s\", \"vcpus\": %d, \"pages_per_vcpu\": %lu, "
-		"\"delay_us\": %u, \"rep\": %d, \"ok\": %s, \"pages_per_s\": %.1f, "
-		"\"p50_us\": %.2f, \"p99_us\": %.2f, \"max_us\": %.2f, \"quantiles_us\": [",
-		first ? "" : ",", dp_mode_name[mode], vcpus, pages, delay_us, rep,
-		r->ok ? "true" : "false", r->pages_per_s, quantile(r->lat_us, r->n, 0.5),
-		quantile(r->lat_us, r->n, 0.99), r->lat_us[r->n - 1]);
+	fprintf(f, "%s\n  {\"mode\": \"%s\", \"vcpus\": %d, \"pages_per_vcpu\": %lu, ",
+		first ? "" : ",", dp_mode_name[mode], vcpus, pages);
+	fprintf(f, "\"delay_us\": %u, \"rep\": %d, \"ok\": %s, \"pages_per_s\": %.1f, ",
+		delay_us, rep, r->ok ? "true" : "false", r->pages_per_s);
+	fprintf(f, "\"p50_us\": %.2f, \"p99_us\": %.2f, \"max_us\": %.2f, \"quantiles_us\": [",
+		quantile(r->lat_us, r->n, 0.5), quantile(r->lat_us, r->n, 0.99),
+		r->lat_us[r->n - 1]);
 	for (int q = 0; q <= 100; q++)
 		fprintf(f, "%s%.2f", q ? ", " : "", quantile(r->lat_us, r->n, q / 100.0));
 	fprintf(f, "]}");
@@ -958,17 +959,15 @@ static int demand_paging(const char *vcpu_list, unsigned long pages, int reps,
 	snprintf(buf, sizeof(buf), "%s", vcpu_list);
 	for (char *s = strtok(buf, ","); s && n < 16; s = strtok(NULL, ","))
 		counts[n++] = atoi(s);
-	if (!has_userfault()) {
+	if (!has_userfault())
 		printf("# KVM_CAP_USERFAULT absent: measuring the userfaultfd mode only\n");
-	}
 	if (json) {
 		jf = fopen(json, "w");
 		if (!jf)
 			die("%s", json);
 		fprintf(jf, "[");
 	}
-	printf("# demand paging: each vCPU writes its own %lu pages (4 KiB), %u us per page "
-	       "before it is supplied; best of %d; latency from the guest's rdtsc\n",
+	printf("# demand paging: each vCPU writes its own %lu pages (4 KiB), %u us per page before it is supplied; best of %d; latency from the guest's rdtsc\n",
 	       pages, delay_us, reps);
 	double res[16][2] = { 0 }, p50[16][2] = { 0 }, p99[16][2] = { 0 };
 
