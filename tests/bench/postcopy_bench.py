@@ -127,6 +127,15 @@ WAIT = "the page is in flight: wait for it"
 ARRIVED = ("the page arrived", "demand paging has ended: re-enter the guest")
 
 
+def _events(path):
+    """(time in s, event, arguments) of each line of a -trace log with timestamps."""
+    with open(path, errors="replace") as f:
+        for line in f:
+            m = LINE.match(line)
+            if m:
+                yield int(m.group(1)) + int(m.group(2)) / 1e6, m.group(3), m.group(4)
+
+
 def parse_trace(path):
     """Fault-to-resume latencies (µs) of the waits that ended with the page,
     on either path, and the postcopy phase's bounds (s, the destination's
@@ -134,50 +143,36 @@ def parse_trace(path):
     lat, mf_wait, uffd_wait = [], {}, {}
     run_t = end_t = None
     kicked = 0
-    with open(path, errors="replace") as f:
-        for line in f:
-            m = LINE.match(line)
-            if not m:
-                continue
-            t = int(m.group(1)) + int(m.group(2)) / 1e6
-            ev, args = m.group(3), m.group(4)
-            if ev == "kvm_memfault_exit":
-                # "cpu N gpa 0x.. size 0x.. flags 0x..: <outcome>"
-                cpu, outcome = int(args.split()[1]), args.split(": ", 1)[1]
-                if outcome == WAIT:
-                    mf_wait[cpu] = t
-            elif ev == "kvm_memfault_wake":
-                cpu, outcome = int(args.split()[1]), args.split(": ", 1)[1]
-                t0 = mf_wait.pop(cpu, None)
-                if t0 is not None and outcome in ARRIVED:
-                    lat.append((t - t0) * 1e6)
-                elif t0 is not None:
-                    kicked += 1
-            elif ev == "mark_postcopy_blocktime_begin":
-                # "addr: 0x.., dd: 0x.., time: N, cpu: N, already_received: N"
-                kv = dict(x.split(": ") for x in args.split(", "))
-                if kv["already_received"] == "0":
-                    uffd_wait[int(kv["cpu"])] = (kv["addr"], t)
-            elif ev == "mark_postcopy_blocktime_end":
-                kv = dict(x.split(": ") for x in args.split(", "))
-                if kv["affected_cpu"] != "0":
-                    for cpu, (addr, t0) in list(uffd_wait.items()):
-                        if addr == kv["addr"]:
-                            lat.append((t - t0) * 1e6)
-                            del uffd_wait[cpu]
-            elif ev == "loadvm_postcopy_handle_run":
-                run_t = t
-            elif ev == "postcopy_ram_incoming_cleanup_entry" and end_t is None:
-                end_t = t
+    for t, ev, args in _events(path):
+        if ev == "kvm_memfault_exit":
+            # "cpu N gpa 0x.. size 0x.. flags 0x..: <outcome>"
+            cpu, outcome = int(args.split()[1]), args.split(": ", 1)[1]
+            if outcome == WAIT:
+                mf_wait[cpu] = t
+        elif ev == "kvm_memfault_wake":
+            cpu, outcome = int(args.split()[1]), args.split(": ", 1)[1]
+            t0 = mf_wait.pop(cpu, None)
+            if t0 is not None and outcome in ARRIVED:
+                lat.append((t - t0) * 1e6)
+            elif t0 is not None:
+                kicked += 1
+        elif ev == "mark_postcopy_blocktime_begin":
+            # "addr: 0x.., dd: 0x.., time: N, cpu: N, already_received: N"
+            kv = dict(x.split(": ") for x in args.split(", "))
+            if kv["already_received"] == "0":
+                uffd_wait[int(kv["cpu"])] = (kv["addr"], t)
+        elif ev == "mark_postcopy_blocktime_end":
+            kv = dict(x.split(": ") for x in args.split(", "))
+            if kv["affected_cpu"] != "0":
+                for cpu, (addr, t0) in list(uffd_wait.items()):
+                    if addr == kv["addr"]:
+                        lat.append((t - t0) * 1e6)
+                        del uffd_wait[cpu]
+        elif ev == "loadvm_postcopy_handle_run":
+            run_t = t
+        elif ev == "postcopy_ram_incoming_cleanup_entry" and end_t is None:
+            end_t = t
     return sorted(lat), run_t, end_t, kicked
-
-
-def _events(path):
-    with open(path, errors="replace") as f:
-        for line in f:
-            m = LINE.match(line)
-            if m:
-                yield int(m.group(1)) + int(m.group(2)) / 1e6, m.group(3), m.group(4)
 
 
 def _first_after(times, t):

@@ -60,10 +60,6 @@ def versions(d):
     }
 
 
-def q(v, p):
-    return v[min(len(v) - 1, int(p * (len(v) - 1) + 0.5))]
-
-
 def f0(v):
     return "-" if v is None else f"{v:.0f}"
 
@@ -325,10 +321,10 @@ def main():
                "resolves its own KVM Userfault exit (UFFDIO_COPY without wake, clear the bit, "
                "re-enter).\n")
     dp0 = dp_table("No delay", load(d, "demand-paging.json"), out)
-    dpd = dp_table("With a per-page delay (network stand-in)",
-                   load(d, "demand-paging-delay.json"), out)
-    dp_plot(d, [("", dp0, "-"), (f" +{load(d, 'demand-paging-delay.json')[0]['delay_us']} µs/page",
-                                 dpd, "--")])
+    delay_runs = load(d, "demand-paging-delay.json")
+    delay = delay_runs[0]["delay_us"]
+    dpd = dp_table("With a per-page delay (network stand-in)", delay_runs, out)
+    dp_plot(d, [("", dp0, "-"), (f" +{delay} µs/page", dpd, "--")])
     out.append("![pages/s vs vCPUs](demand-paging.png)\n")
     r2 = dp0[2].get(2)
     grows = all(dp0[2][a] <= dp0[2][b] * 1.05 for a, b in zip(dp0[1], dp0[1][1:]))
@@ -338,7 +334,6 @@ def main():
                     grows and len(dp0[1]) > 1,
                     ", ".join(f"{v}: {dp0[2][v]:.2f}" for v in dp0[1])))
     grows_d = all(dpd[2][a] <= dpd[2][b] * 1.05 for a, b in zip(dpd[1], dpd[1][1:]))
-    delay = load(d, "demand-paging-delay.json")[0]["delay_us"]
     targets.append((f"demand paging with {delay} µs per page: the ratio grows with the vCPU count",
                     grows_d and len(dpd[1]) > 1,
                     ", ".join(f"{v}: {dpd[2][v]:.2f}" for v in dpd[1])))

@@ -72,9 +72,10 @@ def status(q):
 
 def wait_status(q, wanted, timeout, bad=("failed", "cancelled")):
     """Poll query-migrate until its status is in @wanted; return the info."""
-    deadline = time.monotonic() + timeout
     last = None
-    while True:
+
+    def reached():
+        nonlocal last
         info = qmp(q, "query-migrate")
         last = info.get("status", "none")
         if last in wanted:
@@ -83,13 +84,11 @@ def wait_status(q, wanted, timeout, bad=("failed", "cancelled")):
             raise TestFailure(f"{q.name}: migration {last} while waiting for "
                               f"{'/'.join(wanted)}: {info.get('error-desc', '')}\n"
                               f"stderr:\n{q.stderr()}")
-        if q.proc.poll() is not None:
-            raise TestFailure(f"{q.name}: QEMU exited with {q.proc.returncode} while waiting "
-                              f"for {'/'.join(wanted)}; stderr:\n{q.stderr()}")
-        if time.monotonic() > deadline:
-            raise TestFailure(f"{q.name}: migration status {last!r}, not {'/'.join(wanted)} "
-                              f"after {timeout}s")
-        time.sleep(0.1)
+        return None
+
+    return q.wait_until(reached, timeout, f"migration status {'/'.join(wanted)}",
+                        lambda: f"{q.name}: migration status {last!r}, not {'/'.join(wanted)} "
+                                f"after {timeout}s")
 
 
 def passes(q):
@@ -98,15 +97,9 @@ def passes(q):
 
 
 def wait_passes(q, n, timeout):
-    deadline = time.monotonic() + timeout
-    while passes(q) < n:
-        if q.proc.poll() is not None:
-            raise TestFailure(f"{q.name}: QEMU exited with {q.proc.returncode}; "
-                              f"stderr:\n{q.stderr()}")
-        if time.monotonic() > deadline:
-            raise TestFailure(f"{q.name}: the guest printed {passes(q)} passes, not {n}, "
-                              f"within {timeout}s")
-        time.sleep(0.1)
+    q.wait_until(lambda: passes(q) >= n, timeout, f"{n} guest passes",
+                 lambda: f"{q.name}: the guest printed {passes(q)} passes, not {n}, "
+                         f"within {timeout}s")
 
 
 def netns(ns):

@@ -38,6 +38,7 @@ class Qemu:
         @prefix: a command that execs QEMU, e.g. ip netns exec NS."""
         check(os.access(binary, os.X_OK), f"no QEMU binary at {binary}: run ./configure")
         self.binary = binary
+        self.name = name
         self.prefix = list(prefix)
         self.dir = tempfile.mkdtemp(prefix=f"mf-{name}-")
         self.serial_path = os.path.join(self.dir, "serial.log")
@@ -109,15 +110,27 @@ class Qemu:
     # -- serial -------------------------------------------------------------
     def wait_serial(self, text, timeout):
         """Wait until COM1 has printed @text; fail if QEMU exits first."""
+        self.wait_until(lambda: text in self.serial(), timeout,
+                        f"the guest to print {text!r}",
+                        lambda: f"the guest did not print {text!r} within {timeout}s",
+                        interval=0.2)
+
+    def wait_until(self, cond, timeout, waiting_for, timed_out, interval=0.1):
+        """Poll @cond until it returns a true value, and return that value.
+        Fail if QEMU exits first (saying it was @waiting_for, with its
+        stderr) or after @timeout seconds (with the message @timed_out()
+        returns).  @cond may raise TestFailure itself."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if text in self.serial():
-                return
+        while True:
+            value = cond()
+            if value:
+                return value
             if self.proc.poll() is not None:
-                raise TestFailure(f"QEMU exited with {self.proc.returncode} before the guest "
-                                  f"printed {text!r}; stderr:\n{self.stderr()}")
-            time.sleep(0.2)
-        raise TestFailure(f"the guest did not print {text!r} within {timeout}s")
+                raise TestFailure(f"{self.name}: QEMU exited with {self.proc.returncode} "
+                                  f"while waiting for {waiting_for}; stderr:\n{self.stderr()}")
+            if time.monotonic() > deadline:
+                raise TestFailure(timed_out())
+            time.sleep(interval)
 
     # -- QMP ----------------------------------------------------------------
     def _qmp_connect(self, timeout=30):
