@@ -36,6 +36,8 @@ LINUX_IMAGE_SHA256='5de3e329c887173debec07ff1325c975cf4f286d364929d17fecb1e1325c
 BUSYBOX_DEB_VERSION='1:1.35.0-4+deb12u1+b1'
 BUSYBOX_DEB_SHA256='3d3fdbe91d4660c873e14b092c213fe81c1da6362daa236eb25d0171eb108744'
 BUILD_DEPS="$BUILD_DEPS qemu-system-x86 cpio kmod bc"
+# The rig's state dumps of a stuck command (tests/rig/dump-state).
+BUILD_DEPS="$BUILD_DEPS gdb"
 # The benchmarks: network namespaces (iproute2, util-linux: unshare, nsenter) and
 # the report's plots.
 BUILD_DEPS="$BUILD_DEPS iproute2 util-linux python3-matplotlib"
