@@ -38,6 +38,8 @@ BUSYBOX_DEB_SHA256='3d3fdbe91d4660c873e14b092c213fe81c1da6362daa236eb25d0171eb10
 BUILD_DEPS="$BUILD_DEPS qemu-system-x86 cpio kmod bc"
 # The rig's state dumps of a stuck command (tests/rig/dump-state).
 BUILD_DEPS="$BUILD_DEPS gdb"
+# tests/libvirt: Debian's libvirt daemon (no libvirt-daemon-system: no services).
+BUILD_DEPS="$BUILD_DEPS libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients"
 # The benchmarks: network namespaces (iproute2, util-linux: unshare, nsenter) and
 # the report's plots.
 BUILD_DEPS="$BUILD_DEPS iproute2 util-linux python3-matplotlib"
