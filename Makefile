@@ -2,8 +2,8 @@
 #   make                 build everything (runs ./configure: fetch, patch, build)
 #   make demo            build, then run the main job with a readable report
 #   make check           build, then run the test suites; last line "N passed, N failed"
-#   make check-full      make check plus QEMU's whole postcopy qtest set and the
-#                        quarantined rig-full suite (~15 min more)
+#   make check-full      make check plus QEMU's whole postcopy qtest set
+#                        (~15 min more)
 #   make bench           the full benchmarks (tests/bench/run; ~1 h, results in
 #                        build/bench/<date>; docs/benchmarks.md is one such run)
 #   make export-patches  write the commits of build/qemu back to patches/qemu

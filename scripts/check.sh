@@ -26,11 +26,10 @@ PY
 tools_env
 rm -f "$MF_BUILD/lib/meson-logs/testlog.json"
 step "check: running the test suites (meson test)"
-# Suites qtest-full (QEMU's whole postcopy set, ~10-15 min) and rig-full (a
-# quarantined test, see tests/rig/meson.build) only when asked: make check-full
-# (MF_CHECK_FULL=1), or scripts/check.sh --suite NAME.
+# Suite qtest-full (QEMU's whole postcopy set, ~10-15 min) only when asked:
+# make check-full (MF_CHECK_FULL=1), or scripts/check.sh --suite NAME.
 args=("$@")
-[ $# -gt 0 ] || [ "${MF_CHECK_FULL:-0}" = 1 ] || args=(--no-suite qtest-full --no-suite rig-full)
+[ $# -gt 0 ] || [ "${MF_CHECK_FULL:-0}" = 1 ] || args=(--no-suite qtest-full)
 "$MF_ROOT/scripts/meson" test -C "$MF_BUILD/lib" --print-errorlogs --num-processes 1 "${args[@]}"
 rc=$?
 summary
