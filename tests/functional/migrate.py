@@ -176,6 +176,14 @@ class Proxy:
 
 # -- the A/B invariant ------------------------------------------------------------
 
+class IntegrityFailure(TestFailure):
+    """check_ab() found a page out of step: @addr, whose first byte is @value."""
+
+    def __init__(self, msg, addr, value):
+        super().__init__(msg)
+        self.addr, self.value = addr, value
+
+
 def check_ab(path, start, end, total_passes=None, order=None):
     """Every page's first byte equals v or v-1 (mod 256), in the guest's order
     (@order: page indices; default address order) one run of v then one run
@@ -205,11 +213,11 @@ def check_ab(path, start, end, total_passes=None, order=None):
             continue
         addr = start + order[i] * PAGE
         want = f"{first}" if boundary is None else f"{(first - 1) & 0xff}"
-        raise TestFailure(
+        raise IntegrityFailure(
             f"memory integrity broken at guest address {addr:#x}: first byte {v}, want {want} "
             f"(page 0 holds {first}" + (f", step to {(first - 1) & 0xff} at "
                                          f"{start + order[boundary] * PAGE:#x})"
-                                         if boundary else ")"))
+                                         if boundary else ")"), addr, v)
     if total_passes is not None:
         ok = {total_passes & 0xff, (total_passes + 1) & 0xff}
         check(first in ok, f"memory holds {first} at page 0 but the guest printed {total_passes} "
@@ -356,7 +364,10 @@ class Migration:
         start, end = MiB, o.end_mib * MiB
         qmp(dst, "pmemsave", val=start, size=end - start, filename=path)
         total = passes(self.src) + passes(dst)
-        verdict = check_ab(path, start, end, total, o.order) + f", {total} passes in all"
+        try:
+            verdict = check_ab(path, start, end, total, o.order) + f", {total} passes in all"
+        except IntegrityFailure as e:
+            raise TestFailure(f"{e}; {self.source_copy(e.addr, e.value)}") from None
         os.unlink(path)
         self.result["integrity"] = verdict
         self.mark(f"integrity ok: {verdict}")
@@ -364,6 +375,23 @@ class Migration:
         qmp(dst, "quit")
         check(dst.wait_exit(30) == 0, "destination did not quit cleanly")
         self.mark("destination quit")
+
+    def source_copy(self, addr, value):
+        """Where a page went out of step: the source (stopped after the
+        migration) still holds its last copy of the page."""
+        src = self.src
+        if src.proc.poll() is not None:
+            return "the source has exited: its copy cannot be compared"
+        path = os.path.join(src.dir, "page.bin")
+        try:
+            qmp(src, "pmemsave", val=addr, size=PAGE, filename=path)
+            with open(path, "rb") as f:
+                b = f.read(1)[0]
+        except (TestFailure, OSError, IndexError) as e:
+            return f"the source's copy could not be read: {e}"
+        where = ("already out of step on the source" if b == value else
+                 "went out of step after it left the source")
+        return f"the source's copy of that page holds {b}: the page {where}"
 
     def check_stats(self, info):
         o = self.o
