@@ -389,9 +389,11 @@ class Migration:
                 b = f.read(1)[0]
         except (TestFailure, OSError, IndexError) as e:
             return f"the source's copy could not be read: {e}"
-        where = ("already out of step on the source" if b == value else
-                 "went out of step after it left the source")
-        return f"the source's copy of that page holds {b}: the page {where}"
+        if b == value:
+            return (f"the source's copy of that page holds {b} too: the write was lost "
+                    "on the source itself")
+        return (f"the source's copy of that page holds {b}: the destination's copy is older "
+                "(a write the source's dirty logging missed, or one lost on the destination)")
 
     def check_stats(self, info):
         o = self.o
