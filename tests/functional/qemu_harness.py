@@ -30,6 +30,24 @@ def check(cond, msg):
         raise TestFailure(msg)
 
 
+def wait_until(cond, timeout, timed_out, interval=0.1, gone=None):
+    """Poll @cond until it returns a true value, and return that value.
+    Fail with the message @gone() returns, once it returns one (what was
+    waited on went away), or after @timeout seconds with the message
+    @timed_out() returns.  @cond may raise TestFailure itself."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        why = gone() if gone else None
+        if why:
+            raise TestFailure(why)
+        if time.monotonic() > deadline:
+            raise TestFailure(timed_out())
+        time.sleep(interval)
+
+
 class Qemu:
     """One QEMU process with a QMP socket and COM1 written to a file."""
 
@@ -116,21 +134,13 @@ class Qemu:
                         interval=0.2)
 
     def wait_until(self, cond, timeout, waiting_for, timed_out, interval=0.1):
-        """Poll @cond until it returns a true value, and return that value.
-        Fail if QEMU exits first (saying it was @waiting_for, with its
-        stderr) or after @timeout seconds (with the message @timed_out()
-        returns).  @cond may raise TestFailure itself."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = cond()
-            if value:
-                return value
-            if self.proc.poll() is not None:
-                raise TestFailure(f"{self.name}: QEMU exited with {self.proc.returncode} "
-                                  f"while waiting for {waiting_for}; stderr:\n{self.stderr()}")
-            if time.monotonic() > deadline:
-                raise TestFailure(timed_out())
-            time.sleep(interval)
+        """wait_until() below, failing also if QEMU exits first (saying it
+        was @waiting_for, with its stderr)."""
+        return wait_until(
+            cond, timeout, timed_out, interval,
+            gone=lambda: None if self.proc.poll() is None else
+            f"{self.name}: QEMU exited with {self.proc.returncode} "
+            f"while waiting for {waiting_for}; stderr:\n{self.stderr()}")
 
     # -- QMP ----------------------------------------------------------------
     def _qmp_connect(self, timeout=30):
