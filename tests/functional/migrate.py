@@ -343,6 +343,8 @@ class Migration:
         finally:
             if proxy:
                 proxy.cut()
+            if not ok:
+                self.log_registers()
             for q in (src, dst):
                 self.result[f"stderr_{q.name}"] = q.stderr() if q.proc else ""
                 if not ok:
@@ -375,6 +377,20 @@ class Migration:
         qmp(dst, "quit")
         check(dst.wait_exit(30) == 0, "destination did not quit cleanly")
         self.mark("destination quit")
+
+    def log_registers(self):
+        """On a failure, each live QEMU's view of its vCPU state.  The
+        source's, read from KVM when it stopped, is what it sent: a
+        destination that refused it (KVM_SET_SREGS failing with EINVAL) can
+        be told apart from a source that read nonsense from its KVM."""
+        for q in (self.src, self.dst):
+            if not q or not q.proc or q.proc.poll() is not None:
+                continue
+            try:
+                regs = q.qmp("human-monitor-command", **{"command-line": "info registers"})
+            except (OSError, TestFailure) as e:
+                regs = f"(no answer: {e})"
+            log(f"--- {q.name} info registers ---\n{regs}")
 
     def source_copy(self, addr, value):
         """Where a page went out of step: the source (stopped after the
