@@ -26,6 +26,7 @@ Standard library only: Debian's python3 runs it, in CI and inside the rig.
 
 import argparse
 import os
+import re
 import signal
 import socket
 import sys
@@ -47,9 +48,11 @@ TRACE_EVENTS = ("kvm_memfault_exit", "kvm_memfault_wake",
 # the stream) and source (request handled, page taken off the queue, rate
 # limiter sleeps).
 TRACE_PATH_DST = ("postcopy_memfault_request", "postcopy_ram_fault_thread_request",
-                  "ram_load_postcopy_loop")
+                  "ram_load_postcopy_loop", "ram_discard_range")
 TRACE_PATH_SRC = ("migrate_handle_rp_req_pages", "get_queued_page", "get_queued_page_not_dirty",
                   "migration_rate_limit_pre", "migration_rate_limit_post")
+# "pid@sec.usec:event args" (-msg timestamp=on)
+TRACE_LINE = re.compile(r"^(\d+@\d+\.\d+):(\w+) (.*)$")
 
 
 def log(msg):
@@ -369,6 +372,8 @@ class Migration:
         try:
             verdict = check_ab(path, start, end, total, o.order) + f", {total} passes in all"
         except IntegrityFailure as e:
+            if o.dst_trace and o.trace_path:
+                self.log_page_history(e.addr)
             raise TestFailure(f"{e}; {self.source_copy(e.addr, e.value)}") from None
         os.unlink(path)
         self.result["integrity"] = verdict
@@ -377,6 +382,45 @@ class Migration:
         qmp(dst, "quit")
         check(dst.wait_exit(30) == 0, "destination did not quit cleanly")
         self.mark("destination quit")
+
+    def log_page_history(self, gpa):
+        """What the destination's trace (--trace-path) says happened to the
+        page at @gpa: discarded at the switch, asked for (exit or userfault),
+        read off the stream.  The A/B loop is in pc.ram below 3.5 GiB, where
+        the RAM block's offset is the guest-physical address."""
+        def hit(ev, args):
+            f = args.replace("=", " ").replace(":", " ").split()
+            if ev == "ram_discard_range":          # "pc.ram: start: <hex> <hex len>"
+                if f[0] != "pc.ram":
+                    return False
+                start, size = int(f[2], 16), int(f[3], 16)
+            elif ev == "ram_load_postcopy_loop":   # "chan=N addr=0x.. flags=0x.."
+                start, size = int(f[3], 16), PAGE
+            elif ev in ("kvm_memfault_exit", "kvm_memfault_wake"):   # "cpu N gpa 0x.. [size 0x..]"
+                start = int(f[3], 16)
+                size = int(f[5], 16) if ev == "kvm_memfault_exit" else PAGE
+            elif ev == "postcopy_memfault_request":                  # "pc.ram offset 0x.. len 0x.."
+                start, size = int(f[2], 16), int(f[4], 16)
+            elif ev == "postcopy_ram_fault_thread_request":          # "... offset 0x.. pid N"
+                start, size = int(f[f.index("offset") + 1], 16), PAGE
+            else:
+                return ev == "loadvm_postcopy_handle_run"
+            return start <= gpa < start + size
+        lines = []
+        try:
+            with open(self.o.dst_trace, errors="replace") as f:
+                for line in f:
+                    m = TRACE_LINE.match(line)
+                    try:
+                        if m and hit(m.group(2), m.group(3)):
+                            lines.append(line.rstrip())
+                    except (ValueError, IndexError):
+                        lines.append("(unparsed) " + line.rstrip())
+        except OSError as e:
+            lines.append(f"(no trace: {e})")
+        log(f"--- the destination's trace of the page at {gpa:#x} ---")
+        for line in lines or ["(no line)"]:
+            log(line)
 
     def log_registers(self):
         """On a failure, each live QEMU's view of its vCPU state.  The
