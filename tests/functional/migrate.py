@@ -268,7 +268,7 @@ class Migration:
         o = self.o
         # A reset (the A/B guest triple-faults on any exception) would start
         # the loop over and show later as a page out of step: pause instead,
-        # so that the failure says so and the registers are those of the fault.
+        # so that the failure says so (check_not_reset()).
         return ["-accel", accel, "-cpu", GUEST_CPU, "-machine", o.machine,
                 "-m", str(o.mem), "-smp", "1", "-action", "reboot=shutdown,shutdown=pause",
                 "-drive", f"file={o.guest},format=raw,if=ide,snapshot=on"]
