@@ -36,7 +36,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "functional"))
-from migrate import Migration, parse_args as migrate_args  # noqa: E402
+from migrate import Migration, parse_args as migrate_args, trace_events  # noqa: E402
 from qemu_harness import TestFailure  # noqa: E402
 
 SRC_ADDR, DST_ADDR = "10.77.0.1", "10.77.0.2"
@@ -122,18 +122,8 @@ class VethPair:
 
 # -- the destination's trace --------------------------------------------------------
 
-LINE = re.compile(r"^\d+@(\d+)\.(\d+):(\w+) (.*)$")
 WAIT = "the page is in flight: wait for it"
 ARRIVED = ("the page arrived", "demand paging has ended: re-enter the guest")
-
-
-def _events(path):
-    """(time in s, event, arguments) of each line of a -trace log with timestamps."""
-    with open(path, errors="replace") as f:
-        for line in f:
-            m = LINE.match(line)
-            if m:
-                yield int(m.group(1)) + int(m.group(2)) / 1e6, m.group(3), m.group(4)
 
 
 def parse_trace(path):
@@ -143,7 +133,7 @@ def parse_trace(path):
     lat, mf_wait, uffd_wait = [], {}, {}
     run_t = end_t = None
     kicked = 0
-    for t, ev, args in _events(path):
+    for t, ev, args in trace_events(path):
         if ev == "kvm_memfault_exit":
             # "cpu N gpa 0x.. size 0x.. flags 0x..: <outcome>"
             cpu, outcome = int(args.split()[1]), args.split(": ", 1)[1]
@@ -187,14 +177,14 @@ def parse_path(dst_trace, src_trace):
     by the destination.  Both QEMUs run on one machine: one clock."""
     reqs, src_rp, src_q, src_nd, dst_in = [], {}, {}, {}, {}
     sleep_ms, sleeps, urgent = 0, 0, 0
-    for t, ev, args in _events(dst_trace):
+    for t, ev, args in trace_events(dst_trace):
         if ev == "postcopy_memfault_request":        # "pc.ram offset 0x.. len 0x.."
             reqs.append((t, int(args.split()[2], 16)))
         elif ev == "postcopy_ram_fault_thread_request":   # "... rb=pc.ram offset=0x.. pid=N"
             reqs.append((t, int(args.split("offset=")[1].split()[0], 16)))
         elif ev == "ram_load_postcopy_loop":          # "chan=N addr=0x.. flags=0x.."
             dst_in.setdefault(int(args.split("addr=")[1].split()[0], 16), []).append(t)
-    for t, ev, args in _events(src_trace):
+    for t, ev, args in trace_events(src_trace):
         if ev == "migrate_handle_rp_req_pages":       # "in pc.ram at 0x.. len 0x.."
             src_rp.setdefault(int(args.split()[3], 16), []).append(t)
         elif ev in ("get_queued_page", "get_queued_page_not_dirty"):   # "pc.ram/0x.. page_abs=.."

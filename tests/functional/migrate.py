@@ -52,7 +52,17 @@ TRACE_PATH_DST = ("postcopy_memfault_request", "postcopy_ram_fault_thread_reques
 TRACE_PATH_SRC = ("migrate_handle_rp_req_pages", "get_queued_page", "get_queued_page_not_dirty",
                   "migration_rate_limit_pre", "migration_rate_limit_post")
 # "pid@sec.usec:event args" (-msg timestamp=on)
-TRACE_LINE = re.compile(r"^(\d+@\d+\.\d+):(\w+) (.*)$")
+TRACE_LINE = re.compile(r"^\d+@(\d+)\.(\d+):(\w+) (.*)$")
+
+
+def trace_events(path):
+    """(time in s, event, arguments) of each line of a -trace log written
+    with -msg timestamp=on (--dst-trace); tests/bench reads them too."""
+    with open(path, errors="replace") as f:
+        for line in f:
+            m = TRACE_LINE.match(line)
+            if m:
+                yield int(m.group(1)) + int(m.group(2)) / 1e6, m.group(3), m.group(4)
 
 
 def log(msg):
@@ -105,13 +115,20 @@ def passes(q):
 BEFORE_POSTCOPY = " before the switch to postcopy"
 
 
+def reset_message(name, when, how):
+    """What a test says of a guest that asked for a reset; tests/rig/run
+    matches its words for the source before postcopy (MF_RIG_SRC_RESET)."""
+    return f"{name}: the guest asked for a reset{when} ({how})"
+
+
 def check_not_reset(q, when=""):
     """With -action reboot=shutdown,shutdown=pause a guest that asked for a
     reset is left paused in state 'shutdown'.  (On AMD, KVM reinitialises
     the vCPU on a shutdown: its registers at the fault are gone.)"""
     st = qmp(q, "query-status")["status"]
-    check(st != "shutdown", f"{q.name}: the guest asked for a reset{when} (a triple fault: the "
-                            "A/B guest has no handler for any exception) and is paused there")
+    check(st != "shutdown",
+          reset_message(q.name, when, "a triple fault: the A/B guest has no handler for any "
+                                      "exception") + " and is paused there")
 
 
 def wait_passes(q, n, timeout, when=""):
@@ -433,14 +450,13 @@ class Migration:
             return start <= gpa < start + size
         lines = []
         try:
-            with open(self.o.dst_trace, errors="replace") as f:
-                for line in f:
-                    m = TRACE_LINE.match(line)
-                    try:
-                        if m and hit(m.group(2), m.group(3)):
-                            lines.append(line.rstrip())
-                    except (ValueError, IndexError):
-                        lines.append("(unparsed) " + line.rstrip())
+            for t, ev, args in trace_events(self.o.dst_trace):
+                line = f"{t:.6f} {ev} {args}"
+                try:
+                    if hit(ev, args):
+                        lines.append(line)
+                except (ValueError, IndexError):
+                    lines.append("(unparsed) " + line)
         except OSError as e:
             lines.append(f"(no trace: {e})")
         log(f"--- the destination's trace of the page at {gpa:#x} ---")
