@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Replacement kvm.ko, kvm-amd.ko and kvm-intel.ko for Debian's linux 6.12 with
 # our KVM Userfault series (patches/linux), built out of tree against the
-# matching linux-headers package.  They load into Debian's linux-image of the
+# matching linux-headers package (unpacked into the cache, never installed).  They load into Debian's linux-image of the
 # same version, in the rig or on a Debian 12 machine running that kernel.
 #
 #   scripts/build-kvm-modules.sh [build]   fetch, sync the checkout, build (default)
@@ -105,10 +105,11 @@ source_key() {
 
 build() {
     sync_tree
-    linux_headers
+    local kdir
+    kdir=$(linux_headers)
     linux_image_deb >/dev/null   # what the rig boots, fetched now so tests need no network
     busybox_deb >/dev/null
-    local key out work kdir
+    local key out work
     key=$(source_key)
     out="$MF_CACHE/kvm-modules/$LINUX_VER-$key"
     mkdir -p "$MF_BUILD/kvm-modules"
@@ -116,7 +117,6 @@ build() {
         step "kvm modules: up to date ($out)"
     else
         work="$MF_BUILD/kvm-build/$LINUX_ABI"
-        kdir="/usr/src/linux-headers-$LINUX_ABI"
         mkdir -p "$work"
         sync_copy "$work"
         write_makefile "$work"

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# A private apt for Debian trixie: its own sources list, lists and cache under
-# $MF_CACHE/apt.  The system's apt configuration and state are never touched.
+# A private apt for Debian trixie (QEMU's source, meson, pycotap) and bookworm-backports
+# (the rig's L0 QEMU): its own sources list, lists and cache under $MF_CACHE/apt.
+# The system's apt configuration and state are never touched.
 #
-#   scripts/debian-apt.sh update            refresh the trixie lists (at most daily)
+#   scripts/debian-apt.sh update            refresh the lists (at most daily, or when
+#                                           the suites below change)
 #   scripts/debian-apt.sh source PKG=VER    download a source package into the cwd
 #   scripts/debian-apt.sh download PKG=VER  download a binary package into the cwd
 set -euo pipefail
@@ -13,6 +15,7 @@ mkdir -p "$APT_DIR/lists/partial" "$APT_DIR/cache/archives/partial" "$APT_DIR/et
 cat > "$APT_DIR/etc/trixie.list" <<LIST
 deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main
 deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm-backports main
 LIST
 
 apt_private() {
@@ -30,10 +33,11 @@ apt_private() {
 case "${1:-}" in
 update)
     stamp="$APT_DIR/lists/.updated"
-    if [ -z "$(find "$stamp" -mmin -1440 2>/dev/null)" ]; then
-        step "apt (trixie, private): updating package lists"
+    want=$(sha256sum < "$APT_DIR/etc/trixie.list" | cut -c1-16)
+    if [ -z "$(find "$stamp" -mmin -1440 2>/dev/null)" ] || [ "$(cat "$stamp")" != "$want" ]; then
+        step "apt (trixie, bookworm-backports; private): updating package lists"
         apt_private update
-        touch "$stamp"
+        echo "$want" > "$stamp"
     fi ;;
 source)   shift; apt_private source --download-only "$@" ;;
 download) shift; apt_private download "$@" ;;

@@ -6,7 +6,9 @@
 #   linux_deb PKG VER SHA    path of PKG_VER_*.deb in $MF_CACHE/downloads/linux,
 #                            downloaded with apt if missing; checked against SHA
 #                            unless SHA is empty (apt has checked its signature)
-#   linux_headers            install linux-headers-$LINUX_ABI (what a module build needs)
+#   linux_headers            unpack linux-headers-$LINUX_ABI, its -common part and
+#                            linux-kbuild privately; prints the directory to
+#                            build modules against (make -C DIR M=...)
 #
 # The pinned version (scripts/pins.sh) is used while apt can still get it or its
 # .debs are cached.  Debian replaces 6.12 with each security update; when the
@@ -46,7 +48,7 @@ linux_pinned() { [ "$LINUX_VER" = "$LINUX_DEB_VERSION" ]; }
 
 linux_deb() {   # PKG VER SHA256|'' -> prints the path
     local pkg=$1 ver=$2 sha=$3 f arch=amd64
-    [ "$pkg" = linux-source-6.12 ] && arch=all
+    case "$pkg" in linux-source-6.12|linux-headers-*-common) arch=all ;; esac
     f="$LINUX_DL/$(linux_deb_name "$pkg" "$ver" "$arch")"
     if [ ! -f "$f" ]; then
         mkdir -p "$LINUX_DL"
@@ -79,12 +81,39 @@ busybox_deb() {
     linux_deb busybox-static "$BUSYBOX_DEB_VERSION" "$BUSYBOX_DEB_SHA256"
 }
 
+# The headers are never installed with apt: linux-headers-<abi> depends on
+# linux-image-<abi>, which pulls initramfs-tools and, on a machine of this kind,
+# a systemd upgrade.  dpkg-deb -x of the three packages into the cache gives
+# the same tree; only the top Makefile's absolute include of the -common part
+# is pointed at the private copy.  kbuild's own dependencies (libelf, libssl,
+# pahole for the modules' BTF) are ordinary build tools (scripts/pins.sh).
 linux_headers() {
     linux_resolve
-    local pkg="linux-headers-$LINUX_ABI"
-    [ -f "/usr/src/$pkg/Module.symvers" ] && [ -z "$(missing_packages "$pkg")" ] && return 0
-    apt_has "$pkg=$LINUX_VER" || as_root apt-get update -q >&2 || true
-    apt_has "$pkg=$LINUX_VER" || die "Debian package $pkg=$LINUX_VER cannot be had from apt"
-    apt_install "$pkg=$LINUX_VER"
-    [ -f "/usr/src/$pkg/Module.symvers" ] || die "$pkg is installed but /usr/src/$pkg/Module.symvers is missing"
+    local base=${LINUX_VER%%-*}+deb12 root dir pkg sha f
+    root="$MF_CACHE/linux-headers/$LINUX_VER"
+    dir="$root/usr/src/linux-headers-$LINUX_ABI"
+    if [ ! -f "$root/.done" ]; then
+        rm -rf "$root.tmp"; mkdir -p "$root.tmp"
+        for pkg in "linux-headers-$LINUX_ABI" "linux-headers-$base-common" "linux-kbuild-$base"; do
+            sha=''
+            if linux_pinned; then
+                case "$pkg" in
+                *-amd64) sha=$LINUX_HEADERS_SHA256 ;;
+                *-common) sha=$LINUX_HEADERS_COMMON_SHA256 ;;
+                linux-kbuild-*) sha=$LINUX_KBUILD_SHA256 ;;
+                esac
+            fi
+            f=$(linux_deb "$pkg" "$LINUX_VER" "$sha") || return 1
+            step "linux: unpacking $(basename "$f") into the cache (not installed)"
+            dpkg-deb -x "$f" "$root.tmp" || die "could not unpack $f"
+        done
+        f="$root.tmp/usr/src/linux-headers-$LINUX_ABI/Makefile"
+        grep -q "^include /usr/src/linux-headers-$base-common/Makefile\$" "$f" ||
+            die "unexpected $pkg Makefile in linux $LINUX_VER: $(head -c 200 "$f")"
+        sed -i "s|^include /usr/src/|include $root/usr/src/|" "$f"
+        rm -rf "$root"; mv "$root.tmp" "$root"
+        touch "$root/.done"
+    fi
+    [ -f "$dir/Module.symvers" ] || die "$dir/Module.symvers is missing (delete $root to unpack again)"
+    printf '%s\n' "$dir"
 }

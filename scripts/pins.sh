@@ -32,10 +32,15 @@ BUILD_DEPS='build-essential pkg-config ninja-build ccache git xz-utils ca-certif
 LINUX_DEB_VERSION='6.12.117-1~deb12u1'
 LINUX_SOURCE_SHA256='e849faf31ca3555757f3a8877cb01af92122f744f75d1f3102734651c4e14703'
 LINUX_IMAGE_SHA256='5de3e329c887173debec07ff1325c975cf4f286d364929d17fecb1e1325c5c46'
+# Unpacked into the cache for the module build, never installed (linux-pkgs.sh).
+LINUX_HEADERS_SHA256='8ee4c67f8399bc6f9aa1c5256d9d1b1b7eace76c7acca519e63f1b7df5fc4bd0'
+LINUX_HEADERS_COMMON_SHA256='0c70107dda266a9d26dc119d80a71589202b17fbf4d4ddf544681c89e2002742'
+LINUX_KBUILD_SHA256='69761d1daf39e43485d278cc7066f77c15edc3b881d6e47afd61cf0da0985677'
 # busybox for the rig's initramfs (unpacked, never installed).
 BUSYBOX_DEB_VERSION='1:1.35.0-4+deb12u1+b1'
 BUSYBOX_DEB_SHA256='3d3fdbe91d4660c873e14b092c213fe81c1da6362daa236eb25d0171eb108744'
-BUILD_DEPS="$BUILD_DEPS qemu-system-x86 cpio kmod bc"
+# Building kvm modules: the kernel's compiler, and kbuild's pahole (the modules' BTF).
+BUILD_DEPS="$BUILD_DEPS qemu-system-x86 cpio kmod bc gcc-12 pahole libelf1"
 # The rig's state dumps of a stuck command (tests/rig/dump-state).
 BUILD_DEPS="$BUILD_DEPS gdb"
 # tests/libvirt: Debian's libvirt daemon (no libvirt-daemon-system: no services).
@@ -43,3 +48,11 @@ BUILD_DEPS="$BUILD_DEPS libvirt-daemon libvirt-daemon-driver-qemu libvirt-client
 # The benchmarks: network namespaces (iproute2, util-linux: unshare, nsenter) and
 # the report's plots.
 BUILD_DEPS="$BUILD_DEPS iproute2 util-linux python3-matplotlib"
+# The rig's L0 (tests/rig/run): bookworm-backports' QEMU 10.0 with TCG, unpacked
+# into the cache (scripts/rig-l0.sh), never installed.  The system's Debian QEMU
+# 7.2 (qemu-system-x86 above) stays: the older L0 (--l0 7.2), and the unmodified
+# source of the rig's migrations from QEMU 7.2.
+RIG_L0_DEB_VERSION='1:10.0.2+ds-2+deb13u1~bpo12+1'
+RIG_L0_X86_SHA256='4a6b1856c8b0d7df4ff8e70249e12c473ccf8d516aadb4ae14d3d938faed0c65'
+RIG_L0_COMMON_SHA256='23a4672a138832d7173855e981aa8282c73ef5e04e080fa7ada9f82c6b34f507'
+RIG_L0_DATA_SHA256='2d831088187087013b3fcbd19bdfb955b182a2d5a08f6dafa0ad1c6d2007fb4e'

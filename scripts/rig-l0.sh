@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The rig's L0 QEMU (the TCG that runs L1): prints the command line prefix to
+# run it, one word per line, fetching and unpacking it first when needed.
+#
+#   scripts/rig-l0.sh [10.0|7.2]     (default: $MF_RIG_L0, else 10.0)
+#
+#   10.0  bookworm-backports' qemu-system-x86 (scripts/pins.sh: RIG_L0_*),
+#         downloaded with the private apt, checked, unpacked with dpkg-deb -x
+#         into $MF_CACHE/l0/<version>; every library it links is bookworm's.
+#   7.2   the system's Debian QEMU (/usr/bin/qemu-system-x86_64), the L0 of
+#         earlier measurements (docs/rig.md), kept to compare against.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+which=${1:-${MF_RIG_L0:-10.0}}
+case "$which" in
+7.2)
+    q=/usr/bin/qemu-system-x86_64
+    [ -x "$q" ] || apt_install qemu-system-x86
+    "$q" --version | grep -q 'version 7\.2\.' ||
+        die "$q is not Debian bookworm's QEMU 7.2: $("$q" --version | head -n 1)"
+    printf '%s\n' "$q"
+    exit 0 ;;
+10.0) ;;
+*) die "unknown L0 '$which': 10.0 (bookworm-backports) or 7.2 (the system's)" ;;
+esac
+
+ver=$RIG_L0_DEB_VERSION
+dir="$MF_CACHE/l0/${ver//[~:]/_}"
+if [ ! -f "$dir/.done" ]; then
+    dl="$MF_CACHE/downloads/l0"
+    mkdir -p "$dl"
+    rm -rf "$dir.tmp"; mkdir -p "$dir.tmp"
+    for p in "qemu-system-x86:amd64:$RIG_L0_X86_SHA256" "qemu-system-common:amd64:$RIG_L0_COMMON_SHA256" \
+             "qemu-system-data:all:$RIG_L0_DATA_SHA256"; do
+        IFS=: read -r pkg arch sha <<< "$p"
+        f="$dl/${pkg}_${ver//:/%3a}_$arch.deb"
+        if [ ! -f "$f" ]; then
+            "$MF_ROOT/scripts/debian-apt.sh" update
+            step "download: $pkg $ver (the rig's L0)"
+            (cd "$dl" && "$MF_ROOT/scripts/debian-apt.sh" download "$pkg=$ver" >&2) ||
+                die "could not download $pkg=$ver from bookworm-backports"
+            [ -f "$f" ] || die "apt did not produce $f"
+        fi
+        sha256_check "$f" "$sha"
+        dpkg-deb -x "$f" "$dir.tmp"
+    done
+    missing=$(ldd "$dir.tmp/usr/bin/qemu-system-x86_64" | grep 'not found' || true)
+    [ -z "$missing" ] || die "the L0 QEMU $ver needs libraries this system lacks: $missing"
+    rm -rf "$dir"; mv "$dir.tmp" "$dir"
+    touch "$dir/.done"
+    step "rig: L0 QEMU $ver unpacked into $dir"
+fi
+# SeaBIOS comes from the system's seabios package (the data package links to it).
+printf '%s\n' "$dir/usr/bin/qemu-system-x86_64" -L "$dir/usr/share/qemu" -L /usr/share/seabios
