@@ -1,7 +1,8 @@
 /*
  * memfault-probe: does this machine's kernel have KVM Userfault?
  * Prints the probe's findings; exit status 0 when supported, 2 when not,
- * 1 on error.  Written in C against the public header, as QEMU uses it.
+ * 3 when there is no KVM to ask (no /dev/kvm, or no read/write access to it),
+ * 1 on any other error.  Written in C against the public header, as QEMU uses it.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -21,7 +22,20 @@ int main(int argc, char **argv)
     int fd = open(dev, O_RDWR | O_CLOEXEC);
 
     if (fd < 0) {
-        fprintf(stderr, "memfault-probe: %s: %s\n", dev, strerror(errno));
+        int err = errno;
+
+        /* One line that says what is missing: KVM itself, not KVM Userfault. */
+        if (err == ENOENT || err == ENODEV || err == ENXIO) {
+            fprintf(stderr, "memfault-probe: %s: %s: this machine has no usable KVM "
+                    "(and so no KVM Userfault)\n", dev, strerror(err));
+            return 3;
+        }
+        if (err == EACCES || err == EPERM) {
+            fprintf(stderr, "memfault-probe: %s: %s: KVM needs read/write access to it "
+                    "(e.g. membership of its group)\n", dev, strerror(err));
+            return 3;
+        }
+        fprintf(stderr, "memfault-probe: %s: %s\n", dev, strerror(err));
         return 1;
     }
     st = memfault_kvm_probe(fd, &s);

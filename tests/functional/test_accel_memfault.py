@@ -1,13 +1,19 @@
 #!/usr/bin/python3
-"""-accel kvm,memfault=on|off|auto on the machine's own KVM.
+"""-accel kvm,memfault=on|off|auto on the KVM of the kernel it runs on.
 
-    test_accel_memfault.py --qemu BIN --boot IMG --expect absent|present CASE
+    test_accel_memfault.py --qemu BIN --boot IMG --expect absent|present|no-kvm CASE...
 
-CASE is one of: boot, auto, off, on, invalid, help (QOM introspection).  --expect says whether the
-kernel under test has KVM Userfault ("absent" on a stock kernel).
+CASE is one of: boot, auto, off, on, invalid, help (QOM introspection), no-kvm.
+--expect says what the kernel under test has: KVM with KVM Userfault
+("present": the rig with our modules), KVM without it ("absent": the rig with
+Debian's modules, tests/rig/run --stock), or no /dev/kvm at all ("no-kvm":
+tests/rig/run --no-kvm, the case of a machine whose kernel does not bind KVM).
+Every case given runs, each printing "ok CASE" or "FAIL CASE: why"; the exit
+status is 1 when any failed.
 """
 
 import argparse
+import os
 import sys
 
 from qemu_harness import GUEST_CPU, Qemu, TestFailure, check
@@ -17,10 +23,10 @@ BOOT_LINE = "qemu-memfault: boot sector reached"
 BOOT_TIMEOUT = 120
 
 
-def guest_args(opts, accel="kvm"):
+def guest_args(opts, accel="kvm", trace=True):
     return ["-accel", accel, "-cpu", GUEST_CPU, "-machine", "pc", "-m", "64",
-            "-drive", f"file={opts.boot},format=raw,if=ide,snapshot=on",
-            "-trace", "kvm_memfault_probe"]
+            "-drive", f"file={opts.boot},format=raw,if=ide,snapshot=on"] + \
+        (["-trace", "kvm_memfault_probe"] if trace else [])
 
 
 def boot_and_check_kvm(opts, accel):
@@ -71,10 +77,10 @@ def case_off(opts):
     check(others(err) == [], f"memfault=off printed something: {others(err)}")
 
 
-def refused(opts, accel, what):
+def refused(opts, accel, what, trace=True):
     """Start QEMU with @accel, which must make it refuse to start: exit
     status 1, the guest never ran.  Returns QEMU's stderr."""
-    q = Qemu(opts.qemu, guest_args(opts, accel), name="refused", qmp=False).start()
+    q = Qemu(opts.qemu, guest_args(opts, accel, trace), name="refused", qmp=False).start()
     try:
         rc = q.wait_exit(60)
         err = q.stderr()
@@ -106,6 +112,23 @@ def case_invalid(opts):
     check(probe_lines(err) == [], "QEMU probed the kernel despite a bad option")
 
 
+def case_no_kvm(opts):
+    """Without /dev/kvm, every memfault value fails exactly as -accel kvm does
+    (QEMU's own message): memfault adds nothing to a machine without KVM."""
+    check(opts.expect == "no-kvm", "the no-kvm case needs --expect no-kvm")
+    check(not os.path.exists("/dev/kvm"), "/dev/kvm exists: not a kernel without KVM")
+    plain = refused(opts, "kvm", "-accel kvm without /dev/kvm", trace=False)
+    check("/dev/kvm" in plain or "KVM" in plain,
+          f"QEMU's failure does not mention KVM: {plain!r}")
+    for value in ("on", "auto", "off"):
+        err = refused(opts, f"kvm,memfault={value}", f"memfault={value} without /dev/kvm",
+                      trace=False)
+        # QEMU prefixes each line with the option it came from.
+        err = err.replace(f"-accel kvm,memfault={value}: ", "-accel kvm: ")
+        check(err == plain,
+              f"memfault={value} must fail as plain -accel kvm does ({plain!r}), got {err!r}")
+
+
 def case_help(opts):
     """The property is introspectable, with its values and a description."""
     with Qemu(opts.qemu, ["-machine", "none", "-accel", "kvm"], name="help") as q:
@@ -118,23 +141,30 @@ def case_help(opts):
     check("postcopy" in p.get("description", ""), "memfault has no useful description")
 
 
-CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
+CASES = {name[5:].replace("_", "-"): fn for name, fn in globals().items()
+         if name.startswith("case_")}
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--qemu", required=True)
     ap.add_argument("--boot", required=True)
-    ap.add_argument("--expect", choices=["absent", "present"], required=True)
-    ap.add_argument("case", choices=sorted(CASES))
+    ap.add_argument("--expect", choices=["absent", "present", "no-kvm"], required=True)
+    ap.add_argument("case", choices=sorted(CASES), nargs="+")
     opts = ap.parse_args()
-    try:
-        CASES[opts.case](opts)
-    except TestFailure as e:
-        print(f"FAIL {opts.case}: {e}", flush=True)
-        return 1
-    print(f"ok {opts.case}")
-    return 0
+    failed = 0
+    for case in opts.case:
+        print(f"== {case}: {CASES[case].__doc__.splitlines()[0]}", flush=True)
+        try:
+            CASES[case](opts)
+        except TestFailure as e:
+            print(f"FAIL {case}: {e}", flush=True)
+            failed += 1
+            continue
+        print(f"ok {case}", flush=True)
+    if len(opts.case) > 1:
+        print(f"{len(opts.case) - failed} of {len(opts.case)} cases passed")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
-// memfault_kvm_probe() against the real /dev/kvm of the machine running the test.
-// MEMFAULT_EXPECT_KVM_USERFAULT says what that kernel has: "absent" on a stock
-// kernel, "present" in the rig with our KVM modules.
+// memfault_kvm_probe() against the real /dev/kvm of the kernel running the test.
+// MEMFAULT_EXPECT_KVM_USERFAULT says what that kernel has: "absent" in the rig
+// with Debian's kvm modules, "present" with ours.  The unit suite, which never
+// needs /dev/kvm, runs only KvmProbeArgs (tests/unit/meson.build).
 #include <fcntl.h>
 #include <unistd.h>
 
