@@ -11,6 +11,10 @@ export PKG_CONFIG_PATH="$MF_BUILD/prefix/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_C
 flags=(--target-list=x86_64-softmmu --enable-kvm --disable-tcg --enable-memfault
        --disable-docs --disable-rust --disable-install-blobs --disable-werror
        --python=/usr/bin/python3)
+# QEMU's configure names the compiler in meson's native file, where meson does
+# not add ccache by itself: the ccache package's masquerading links do, so a
+# fresh checkout builds from the cache ($MF_CACHE/ccache, shared by checkouts).
+[ -x /usr/lib/ccache/cc ] && flags+=(--cc=/usr/lib/ccache/cc --cxx=/usr/lib/ccache/c++)
 want="${flags[*]}"
 if [ "$(cat "$bld/.mf-configure" 2>/dev/null)" != "$want" ]; then
     step "QEMU: configure ${flags[*]:0:4}"
