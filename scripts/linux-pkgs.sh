@@ -109,7 +109,7 @@ linux_headers() {
         done
         f="$root.tmp/usr/src/linux-headers-$LINUX_ABI/Makefile"
         grep -q "^include /usr/src/linux-headers-$base-common/Makefile\$" "$f" ||
-            die "unexpected $pkg Makefile in linux $LINUX_VER: $(head -c 200 "$f")"
+            die "unexpected top Makefile in linux-headers-$LINUX_ABI $LINUX_VER: $(head -c 200 "$f")"
         sed -i "s|^include /usr/src/|include $root/usr/src/|" "$f"
         rm -rf "$root"; mv "$root.tmp" "$root"
         touch "$root/.done"
