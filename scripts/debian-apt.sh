@@ -7,6 +7,10 @@
 #                                           the suites below change)
 #   scripts/debian-apt.sh source PKG=VER    download a source package into the cwd
 #   scripts/debian-apt.sh download PKG=VER  download a binary package into the cwd
+#   scripts/debian-apt.sh fetch FILE SHA256 source|download PKG=VER
+#                                           FILE in $MF_CACHE/downloads, downloaded when
+#                                           missing and checked against SHA256 (pins.sh);
+#                                           prints its path
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -41,5 +45,18 @@ update)
     fi ;;
 source)   shift; apt_private source --download-only "$@" ;;
 download) shift; apt_private download "$@" ;;
-*) die "usage: $0 update | source PKG=VER | download PKG=VER" ;;
+fetch)
+    [ $# = 5 ] || die "usage: $0 fetch FILE SHA256 source|download PKG=VER"
+    dl="$MF_CACHE/downloads" f="$MF_CACHE/downloads/$2"
+    if [ ! -f "$f" ]; then
+        mkdir -p "$dl"
+        self="$MF_ROOT/scripts/debian-apt.sh"
+        "$self" update >&2
+        step "download: $5"
+        (cd "$dl" && "$self" "$4" "$5" >&2) || die "could not download $5 with the private apt"
+        [ -f "$f" ] || die "apt did not produce $2 (is $5 still in Debian trixie or bookworm-backports?)"
+    fi
+    sha256_check "$f" "$3"
+    printf '%s\n' "$f" ;;
+*) die "usage: $0 update | source PKG=VER | download PKG=VER | fetch FILE SHA256 KIND PKG=VER" ;;
 esac

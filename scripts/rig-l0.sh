@@ -28,21 +28,12 @@ esac
 ver=$RIG_L0_DEB_VERSION
 dir="$MF_CACHE/l0/${ver//[~:]/_}"
 if [ ! -f "$dir/.done" ]; then
-    dl="$MF_CACHE/downloads/l0"
-    mkdir -p "$dl"
     rm -rf "$dir.tmp"; mkdir -p "$dir.tmp"
     for p in "qemu-system-x86:amd64:$RIG_L0_X86_SHA256" "qemu-system-common:amd64:$RIG_L0_COMMON_SHA256" \
              "qemu-system-data:all:$RIG_L0_DATA_SHA256"; do
         IFS=: read -r pkg arch sha <<< "$p"
-        f="$dl/${pkg}_${ver//:/%3a}_$arch.deb"
-        if [ ! -f "$f" ]; then
-            "$MF_ROOT/scripts/debian-apt.sh" update
-            step "download: $pkg $ver (the rig's L0)"
-            (cd "$dl" && "$MF_ROOT/scripts/debian-apt.sh" download "$pkg=$ver" >&2) ||
-                die "could not download $pkg=$ver from bookworm-backports"
-            [ -f "$f" ] || die "apt did not produce $f"
-        fi
-        sha256_check "$f" "$sha"
+        f=$("$MF_ROOT/scripts/debian-apt.sh" fetch "${pkg}_${ver//:/%3a}_$arch.deb" "$sha" \
+            download "$pkg=$ver")
         dpkg-deb -x "$f" "$dir.tmp"
     done
     missing=$(ldd "$dir.tmp/usr/bin/qemu-system-x86_64" | grep 'not found' || true)
