@@ -1,5 +1,5 @@
 # What two of the rig's environment failures look like in a test's output
-# (docs/rig.md); tests/rig/run retries them, tests/rig/migrate-loop counts
+# (docs/rig.md); tests/rig/run names them, tests/rig/migrate-loop counts
 # them.  Source it.
 
 # A register dump (QEMU's, or migrate.py's 'info registers') whose code
