@@ -32,7 +32,10 @@ step "check: running the test suites (meson test)"
 # --suite NAME.
 args=("$@")
 [ $# -gt 0 ] || [ "${MF_CHECK_FULL:-0}" = 1 ] || args=(--no-suite rig-full)
-"$MF_ROOT/scripts/meson" test -C "$MF_BUILD/lib" --print-errorlogs --num-processes 1 "${args[@]}"
+# Two tests at a time (MF_CHECK_JOBS): a rig test is one L1 with one CPU, i.e.
+# one core and 2-4 GiB; the benchmarks run alone (is_parallel: false).
+"$MF_ROOT/scripts/meson" test -C "$MF_BUILD/lib" --print-errorlogs \
+    --num-processes "${MF_CHECK_JOBS:-2}" "${args[@]}"
 rc=$?
 summary
 exit $rc
