@@ -26,15 +26,22 @@ ExitDecision decode_exit(const MemoryFaultExit &e, const Snapshot &regions, Phas
         return fatal(MEMFAULT_EFLAGS);
     if (e.size == 0 || e.size % kvm_page_size || e.gpa % kvm_page_size)
         return fatal(MEMFAULT_ESIZE);
-    const Slot *s = regions.find_gpa(e.gpa);
-    if (!s)
-        return fatal(MEMFAULT_ENOREGION);
-    if (e.size > s->size - (e.gpa - s->gpa)) // crosses the end of the memslot
-        return fatal(MEMFAULT_ESIZE);
 
-    // A stale exit that raced with memfault_engine_end(): the bits are clear.
+    // Demand paging has ended: every bit is clear, and the slots may already
+    // be gone from the table (they are removed before KVM drops the flag).
+    // An exit taken before that is stale; KVM looks again on re-entry.
     if (phase == Phase::kEnded)
-        return {ExitOutcome::kRetry, MEMFAULT_RETRY, s, 0, 0};
+        return {ExitOutcome::kRetry, MEMFAULT_RETRY, nullptr, 0, 0};
+    const Slot *s = regions.find_gpa(e.gpa);
+    // crosses the end of the memslot?
+    const bool crosses = s && e.size > s->size - (e.gpa - s->gpa);
+    if (!s || crosses) {
+        // A slot removed or re-split after KVM took the exit: stale.  An
+        // address no slot ever mapped is a bad exit.
+        if (regions.stale_range(e.gpa, e.size))
+            return {ExitOutcome::kRetry, MEMFAULT_RETRY, nullptr, 0, 0};
+        return fatal(s ? MEMFAULT_ESIZE : MEMFAULT_ENOREGION);
+    }
     const Block &b = *s->block;
     // acquire: pairs with the seq_cst store in RegionTable::seed_block()
     if (!b.seeded.load(std::memory_order_acquire))

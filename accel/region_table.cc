@@ -21,6 +21,28 @@ const Slot *Snapshot::find_gpa(std::uint64_t gpa) const {
     return s->contains_gpa(gpa) ? s : nullptr;
 }
 
+bool Snapshot::stale_range(std::uint64_t gpa, std::uint64_t size) const {
+    const std::uint64_t end = gpa + size;
+    if (end < gpa)
+        return false;
+    bool removed = false;
+    for (std::uint64_t pos = gpa; pos < end;) {
+        if (const Slot *s = find_gpa(pos)) {
+            pos = s->gpa + s->size;
+            continue;
+        }
+        std::uint64_t next = pos;
+        for (const auto &[lo, hi] : retired)
+            if (lo <= pos && pos < hi)
+                next = std::max(next, hi);
+        if (next == pos)
+            return false;
+        removed = true;
+        pos = next;
+    }
+    return removed;
+}
+
 const Slot *Snapshot::find_host(std::uintptr_t host) const {
     for (const Slot *s : by_gpa)
         if (s->contains_host(host))
@@ -130,7 +152,9 @@ MemfaultStatus RegionTable::remove_slot(std::uint32_t id) {
     const Snapshot &cur = *snapshots_.back();
     if (!cur.find_id(id))
         return MEMFAULT_ENOREGION;
+    const Slot *gone = cur.find_id(id);
     auto next = std::make_unique<Snapshot>(cur);
+    next->retired.emplace_back(gone->gpa, gone->gpa + gone->size);
     std::erase_if(next->by_gpa, [id](const Slot *s) { return s->id == id; });
     for (auto &x : next->blocks)
         std::erase_if(x.slots, [id](const Slot *s) { return s->id == id; });

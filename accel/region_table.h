@@ -24,6 +24,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "atomic_bitmap.h"
@@ -88,8 +89,15 @@ struct Snapshot {
     std::vector<Slot *> by_gpa;       // sorted by gpa, non-overlapping
     std::vector<BlockSlots> blocks;   // sorted by idstr
     std::vector<std::uint32_t> by_index; // Block::index -> position in blocks
+    // [gpa, end) of every slot removed so far: KVM may have taken an exit there
+    // before the removal, and the vCPU decodes it after.  Only grows (a few
+    // dozen slot changes per VM); searched only when an exit matches no slot.
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> retired;
 
     const Slot *find_gpa(std::uint64_t gpa) const;
+    // Whether [gpa, gpa + size) lies in live and removed slots, with at least
+    // one byte in a removed one: an exit there can be stale, not bad.
+    bool stale_range(std::uint64_t gpa, std::uint64_t size) const;
     const Slot *find_host(std::uintptr_t host) const; // O(slots)
     const Slot *find_id(std::uint32_t id) const;      // O(slots)
     const BlockSlots *find_block(std::string_view idstr) const;

@@ -259,7 +259,8 @@ MemfaultStatus memfault_block_seed(MemfaultEngine *e, const char *idstr,
  * kvm_run->memory_fault).  Call without the BQL.  Returns:
  *   MEMFAULT_RESOLVED   the page is present: re-enter the guest;
  *   MEMFAULT_WAIT       the page is in flight: call memfault_vcpu_wait();
- *   MEMFAULT_RETRY      demand paging has ended: re-enter the guest;
+ *   MEMFAULT_RETRY      demand paging has ended, or the exit was taken on a
+ *                       slot removed since: re-enter the guest;
  * and, fatal for this exit (stop the VM, report memfault_status_str()):
  *   MEMFAULT_EFLAGS, MEMFAULT_ENOREGION, MEMFAULT_ESIZE, MEMFAULT_ENOTPAGED,
  *   MEMFAULT_FAILED, MEMFAULT_SHUTDOWN, MEMFAULT_EINVAL (bad vCPU or NULL).

@@ -280,6 +280,22 @@ TEST_F(Engine, EndClearsBitsWakesWaitersAndLaterExitsRetry) {
     EXPECT_EQ(memfault_block_seed(e, "pc.ram", nullptr, 64 * kMiB / kPage), MEMFAULT_EBUSY);
 }
 
+// Issue 17, item 3: QEMU removes the slots from the engine at the end of
+// postcopy before KVM drops the flag, and a slot can be removed or re-split
+// during postcopy; an exit a vCPU took before is decoded after.  It must
+// re-enter, not stop the VM, and send nothing.
+TEST_F(Engine, StaleExitsAfterTheEndOrASlotRemovalRetry) {
+    EXPECT_EQ(memfault_slot_remove(e, 1), MEMFAULT_OK);
+    EXPECT_EQ(fault(0, 4 * kGiB + 0x3000), MEMFAULT_RETRY);
+    EXPECT_EQ(fault(0, 2 * kGiB), MEMFAULT_ENOREGION); // never mapped
+    EXPECT_EQ(memfault_engine_end(e), MEMFAULT_OK);
+    EXPECT_EQ(memfault_slot_remove(e, 0), MEMFAULT_OK);
+    EXPECT_EQ(memfault_slot_remove(e, 2), MEMFAULT_OK);
+    EXPECT_EQ(fault(0, 0x5000), MEMFAULT_RETRY);
+    EXPECT_EQ(fault(1, 8 * kGiB), MEMFAULT_RETRY);
+    EXPECT_EQ(stats().requests_sent, 0u);
+}
+
 TEST_F(Engine, EveryBadExitIsAClearStatusAndSendsNothing) {
     // No expectations: any request fails the test.
     EXPECT_EQ(memfault_vcpu_handle_exit(e, 0, 0x5000, kPage, kUF | (1ull << 7)), MEMFAULT_EFLAGS);

@@ -115,6 +115,47 @@ TEST_F(ExitDecode, PhaseDecides) {
     EXPECT_EQ(decode(0x5000, 0, kUF, Phase::kEnded).reason, MEMFAULT_ESIZE);
 }
 
+// Issue 17, item 3: an exit KVM took before demand paging ended, or before a
+// slot was removed or re-split, is decoded after.  Re-entering is right: KVM
+// looks at the current slots and bits again.
+TEST_F(ExitDecode, AfterTheEndEveryWellFormedExitIsRetry) {
+    ASSERT_EQ(t.remove_slot(0), MEMFAULT_OK); // end-of-postcopy detach
+    EXPECT_EQ(decode(0x5000, kPage, kUF, Phase::kEnded).outcome, ExitOutcome::kRetry);
+    EXPECT_EQ(decode(2 * kGiB, kPage, kUF, Phase::kEnded).outcome, ExitOutcome::kRetry);
+    EXPECT_EQ(decode(0xfff00000, kPage, kUF, Phase::kEnded).outcome, ExitOutcome::kRetry);
+    EXPECT_EQ(decode(8 * kGiB + 8 * kMiB - kPage, 2 * kPage, kUF, Phase::kEnded).outcome,
+              ExitOutcome::kRetry);
+    // A malformed exit is still not ours.
+    EXPECT_EQ(decode(0x5000, kPage, kPriv, Phase::kEnded).reason, MEMFAULT_EFLAGS);
+    EXPECT_EQ(decode(0x5001, kPage, kUF, Phase::kEnded).reason, MEMFAULT_ESIZE);
+}
+
+TEST_F(ExitDecode, ExitOnARemovedSlotIsRetry) {
+    ASSERT_EQ(t.remove_slot(1), MEMFAULT_OK);
+    auto d = decode(4 * kGiB + 0x3000, kPage, kUF);
+    EXPECT_EQ(d.outcome, ExitOutcome::kRetry);
+    EXPECT_EQ(d.reason, MEMFAULT_RETRY);
+    // The other slots are unaffected.
+    EXPECT_EQ(decode(0x5000, kPage, kUF).outcome, ExitOutcome::kRequest);
+}
+
+TEST_F(ExitDecode, ExitOnAReSplitSlotIsRetryOrDecodedAnew) {
+    // Slot 0 (0-32 MiB) becomes 0-16 MiB, as when a region is carved out of it.
+    ASSERT_EQ(t.remove_slot(0), MEMFAULT_OK);
+    ASSERT_EQ(t.add_slot(5, 0, 16 * kMiB, 0x7f0000000000, "pc.ram", 0, true), MEMFAULT_OK);
+    EXPECT_EQ(decode(0x5000, kPage, kUF).outcome, ExitOutcome::kRequest);
+    EXPECT_EQ(decode(20 * kMiB, kPage, kUF).outcome, ExitOutcome::kRetry);
+    EXPECT_EQ(decode(16 * kMiB - kPage, 2 * kPage, kUF).outcome, ExitOutcome::kRetry);
+}
+
+TEST_F(ExitDecode, AnAddressNoSlotEverMappedStaysFatal) {
+    ASSERT_EQ(t.remove_slot(0), MEMFAULT_OK);
+    EXPECT_EQ(decode(2 * kGiB, kPage, kUF).reason, MEMFAULT_ENOREGION);
+    EXPECT_EQ(decode(32 * kMiB, kPage, kUF).reason, MEMFAULT_ENOREGION);
+    // Crossing from a live slot into space no slot ever mapped.
+    EXPECT_EQ(decode(4 * kGiB + 32 * kMiB - kPage, 2 * kPage, kUF).reason, MEMFAULT_ESIZE);
+}
+
 TEST(ExitDecodeEmpty, NoRegionsAtAll) {
     RegionTable t{kPage};
     EXPECT_EQ(decode_exit({0, kPage, kUF}, t.current(), Phase::kRunning, kPage).reason,
