@@ -4,10 +4,13 @@
 #   make check           build, then run the test suites; last line "N passed, N failed"
 #   make check-full      make check plus QEMU's whole postcopy qtest set
 #                        (~15 min more)
+#   make soak            SOAK_N (200) postcopy migrations with memfault=on in the
+#                        rig, plain/preempt x sequential/random, memory checked
+#                        each time, a tally at the end (~1 min per 4 runs)
 #   make bench           the full benchmarks (tests/bench/run; ~1 h, results in
 #                        build/bench/<date>; docs/benchmarks.md is one such run)
 #   make export-patches  write the commits of build/qemu back to patches/qemu
-.PHONY: all build demo check check-full bench export-patches clean distclean
+.PHONY: all build demo check check-full soak bench export-patches clean distclean
 
 all: build
 
@@ -22,6 +25,11 @@ check: build
 
 check-full: build
 	MF_CHECK_FULL=1 scripts/check.sh
+
+SOAK_N ?= 200
+soak: build
+	tests/rig/migrate-loop --vary --runs $(SOAK_N) --per-boot 20 -- \
+	    --memfault on --expect-exits --postcopy-bw 32
 
 bench: build
 	tests/bench/run
