@@ -658,7 +658,27 @@ struct dp_vcpu {
 	unsigned long runs, retries;
 	uint64_t last_gpa;
 	bool done;
+	pid_t tid;
 };
+
+/* A stuck thread's state and kernel stack (root only), for the watchdog. */
+static void dp_print_task(pid_t tid)
+{
+	char path[64], line[256];
+	const char *what[] = { "stat", "wchan", "stack" };
+
+	for (unsigned int i = 0; i < sizeof(what) / sizeof(what[0]); i++) {
+		snprintf(path, sizeof(path), "/proc/self/task/%d/%s", tid, what[i]);
+		FILE *f = fopen(path, "r");
+
+		if (!f)
+			continue;
+		while (fgets(line, sizeof(line), f))
+			printf("# watchdog:   %s: %s%s", what[i], line,
+			       strchr(line, '\n') ? "" : "\n");
+		fclose(f);
+	}
+}
 
 /* A run that has not finished after this long is reported and failed. */
 #define DP_WATCHDOG_S 120
@@ -739,6 +759,7 @@ static void *dp_vcpu_thread(void *arg)
 	struct dp_vcpu *c = arg;
 	struct dp *dp = c->dp;
 
+	__atomic_store_n(&c->tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELAXED);
 	for (;;) {
 		int r = vcpu_run(&c->v);
 
@@ -881,6 +902,8 @@ static struct dp_result dp_run(enum dp_mode mode, int nr_vcpus, unsigned long pa
 			       (unsigned long long)gpa,
 			       gpa ? (bit_test(dp.bitmap, bit) ? "set" : "clear") : "-",
 			       vc[j].v.run->exit_reason);
+			if (!__atomic_load_n(&vc[j].done, __ATOMIC_RELAXED))
+				dp_print_task(__atomic_load_n(&vc[j].tid, __ATOMIC_RELAXED));
 		}
 		die("demand paging %s with %d vCPUs did not finish in %d s",
 		    dp_mode_name[mode], nr_vcpus, DP_WATCHDOG_S);
