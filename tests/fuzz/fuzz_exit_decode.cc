@@ -94,6 +94,20 @@ void fuzz_bitmap(FuzzedDataProvider &p) {
         FUZZ_CHECK(b.test(k, std::memory_order_relaxed) == ref[k]);
 }
 
+using Range = std::pair<std::uint64_t, std::uint64_t>; // [begin, end)
+
+// Whether [gpa, gpa + size) lies inside the union of @rs (size > 0).
+bool covered(std::vector<Range> rs, std::uint64_t gpa, std::uint64_t size) {
+    if (gpa + size < gpa)
+        return false;
+    std::sort(rs.begin(), rs.end());
+    std::uint64_t reach = gpa; // covered from gpa up to here
+    for (const auto &[lo, hi] : rs)
+        if (lo <= reach && hi > reach)
+            reach = hi;
+    return reach >= gpa + size;
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
@@ -103,6 +117,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
         return 0;
     }
     RegionTable t{kPage};
+    std::vector<Range> removed; // the model of Snapshot::retired
     const char *ids[] = {"a", "b", "c"};
     const int nblocks = p.ConsumeIntegralInRange<int>(0, 3);
     for (int i = 0; i < nblocks; i++) {
@@ -118,10 +133,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
                                       sz, static_cast<std::uintptr_t>(pick_addr(p)),
                                       ids[p.ConsumeIntegralInRange<int>(0, 2)], off, p.ConsumeBool());
         FUZZ_CHECK(s == MEMFAULT_OK || s == MEMFAULT_EINVAL || s == MEMFAULT_ENOBLOCK || s == MEMFAULT_EEXIST);
-        if (p.ConsumeIntegralInRange<int>(0, 7) == 0)
-            t.remove_slot(static_cast<std::uint32_t>(p.ConsumeIntegralInRange<int>(0, 7)));
+        if (p.ConsumeIntegralInRange<int>(0, 7) == 0) {
+            auto id = static_cast<std::uint32_t>(p.ConsumeIntegralInRange<int>(0, 7));
+            const Slot *gone = t.current().find_id(id);
+            MemfaultStatus r = t.remove_slot(id);
+            FUZZ_CHECK((r == MEMFAULT_OK) == (gone != nullptr));
+            if (gone)
+                removed.emplace_back(gone->gpa, gone->gpa + gone->size);
+        }
     }
     const Snapshot &snap = t.current();
+    std::vector<Range> live;
+    for (const Slot *s : snap.by_gpa)
+        live.emplace_back(s->gpa, s->gpa + s->size);
+    std::vector<Range> ever = live;
+    ever.insert(ever.end(), removed.begin(), removed.end());
     // The table's invariants: sorted, non-overlapping, inside their blocks.
     for (std::size_t i = 0; i < snap.by_gpa.size(); i++) {
         const Slot *s = snap.by_gpa[i];
@@ -164,10 +190,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
         case ExitOutcome::kFatal:
             FUZZ_CHECK(d.reason != MEMFAULT_OK && d.reason != MEMFAULT_WAIT && d.reason != MEMFAULT_RESOLVED);
             if (d.reason == MEMFAULT_ENOREGION)
-                FUZZ_CHECK(!model);
+                FUZZ_CHECK(!model && !covered(ever, e.gpa, e.size));
             break;
         case ExitOutcome::kRetry:
-            FUZZ_CHECK(ph == Phase::kEnded && model);
+            // Ended, or a stale exit: [gpa, end) in space live and removed
+            // slots cover, not in live ones alone.
+            FUZZ_CHECK(ph == Phase::kEnded ||
+                       (ph == Phase::kRunning && covered(ever, e.gpa, e.size) &&
+                        !covered(live, e.gpa, e.size)));
             break;
         case ExitOutcome::kPresent:
         case ExitOutcome::kRequest: {

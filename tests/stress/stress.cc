@@ -152,8 +152,8 @@ void vcpu_loop(Round &R, std::uint32_t v, std::uint64_t seed) {
                 R.resumes++;
                 break;
             }
-            if (b == 2 && s == MEMFAULT_ENOREGION)
-                break; // the hot-plugged slot is out right now
+            if (b == 2 && s == MEMFAULT_RETRY)
+                break; // the hot-plugged slot is out right now: a stale exit
             if (s == MEMFAULT_SHUTDOWN || s == MEMFAULT_FAILED) {
                 R.teardown_returns++;
                 return;
