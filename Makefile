@@ -29,7 +29,7 @@ check-full: build
 SOAK_N ?= 200
 soak: build
 	tests/rig/migrate-loop --vary --runs $(SOAK_N) --per-boot 20 -- \
-	    --memfault on --expect-exits --postcopy-bw 32
+	    --memfault on --expect-exits --postcopy-bw 16
 
 bench: build
 	tests/bench/run
