@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# A private apt for Debian trixie (QEMU's source, meson, pycotap) and bookworm-backports
-# (the rig's L0 QEMU): its own sources list, lists and cache under $MF_CACHE/apt.
+# A private apt for Debian's archive: trixie (meson, pycotap), sid (QEMU's source),
+# trixie-backports (the 7.3 kernel) and bookworm-backports (the rig's L0 QEMU, the
+# unmodified 10.0 source of the rig's migrations).  Its own sources list, lists and
+# cache under $MF_CACHE/apt.
 # The system's apt configuration and state are never touched.
 #
 #   scripts/debian-apt.sh update            refresh the lists (at most daily, or when
@@ -20,6 +22,9 @@ cat > "$APT_DIR/etc/trixie.list" <<LIST
 deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main
 deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main
 deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm-backports main
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie-backports main
+deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie-backports main
+deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian sid main
 LIST
 
 apt_private() {
@@ -39,7 +44,7 @@ update)
     stamp="$APT_DIR/lists/.updated"
     want=$(sha256sum < "$APT_DIR/etc/trixie.list" | cut -c1-16)
     if [ -z "$(find "$stamp" -mmin -1440 2>/dev/null)" ] || [ "$(cat "$stamp")" != "$want" ]; then
-        step "apt (trixie, bookworm-backports; private): updating package lists"
+        step "apt (trixie, sid, trixie-backports, bookworm-backports; private): updating package lists"
         apt_private update
         echo "$want" > "$stamp"
     fi ;;
@@ -54,7 +59,7 @@ fetch)
         "$self" update >&2
         step "download: $5"
         (cd "$dl" && "$self" "$4" "$5" >&2) || die "could not download $5 with the private apt"
-        [ -f "$f" ] || die "apt did not produce $2 (is $5 still in Debian trixie or bookworm-backports?)"
+        [ -f "$f" ] || die "apt did not produce $2 (is $5 still in Debian's archive: trixie, sid, trixie-backports or bookworm-backports?)"
     fi
     sha256_check "$f" "$3"
     printf '%s\n' "$f" ;;
