@@ -3,6 +3,7 @@
 # exported to patches/qemu/*.patch.  Tags in the checkout:
 #   upstream   the pinned orig tarball, as Debian ships it
 #   base       upstream + what makes the +ds tarball buildable; the series starts here
+#   debian/<version>  the Debian version base was made from: a new pin makes a new checkout
 #
 #   scripts/qemu-tree.sh sync     create the checkout if needed; (re)apply patches/qemu
 #                                 with git am when they changed.  Refuses to throw away
@@ -16,6 +17,8 @@ series_tree="$MF_BUILD/qemu" series_dir="$MF_ROOT/patches/qemu"
 series_label=QEMU series_cmd=scripts/qemu-tree.sh
 . "$MF_ROOT/scripts/series.sh"
 tree=$series_tree
+stamp="$tree/.git/memfault-series"
+vtag() { printf 'debian/%s' "${QEMU_DEB_VERSION//[~:]/_}"; }
 
 create() {
     step "QEMU: unpacking $QEMU_ORIG into a git checkout"
@@ -36,11 +39,18 @@ create() {
     rm -rf "$deb"
     series_commit_all "debian: skip-unpack-edk2-blobs.patch from $QEMU_DEBIAN"
     g tag base
+    g tag "$(vtag)"
 }
 
 case "${1:-}" in
 sync)
-    [ -d "$tree/.git" ] && g rev-parse -q --verify base >/dev/null || create
+    if [ ! -d "$tree/.git" ] || ! g rev-parse -q --verify "$(vtag)" >/dev/null; then
+        if [ -d "$tree/.git" ] && [ -f "$stamp" ] && [ -n "$(series_unexported)" ]; then
+            die "build/qemu has $(series_unexported) and is based on another QEMU version: export or drop them first"
+        fi
+        create
+        rm -f "$stamp"
+    fi
     series_sync ;;
 export)
     series_export ;;
