@@ -9,6 +9,9 @@
 #                                           the suites below change)
 #   scripts/debian-apt.sh source PKG=VER    download a source package into the cwd
 #   scripts/debian-apt.sh download PKG=VER  download a binary package into the cwd
+#   scripts/debian-apt.sh apt-get|apt-cache ARG...
+#                                           run apt-get or apt-cache with the private
+#                                           sources and lists (queries, resolutions)
 #   scripts/debian-apt.sh fetch FILE SHA256 source|download PKG=VER
 #                                           FILE in $MF_CACHE/downloads, downloaded when
 #                                           missing and checked against SHA256 (pins.sh);
@@ -27,8 +30,10 @@ deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.de
 deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian sid main
 LIST
 
-apt_private() {
-    apt-get -q \
+apt_private() { apt_cmd apt-get -q "$@"; }
+apt_cmd() {
+    local cmd=$1; shift
+    "$cmd" \
         -o Dir::Etc::SourceParts=/dev/null \
         -o Dir::Etc::sourcelist="$APT_DIR/etc/trixie.list" \
         -o Dir::Etc::Preferences=/dev/null \
@@ -49,6 +54,7 @@ update)
         echo "$want" > "$stamp"
     fi ;;
 source)   shift; apt_private source --download-only "$@" ;;
+apt-get|apt-cache) apt_cmd "$@" ;;
 download) shift; apt_private download "$@" ;;
 fetch)
     [ $# = 5 ] || die "usage: $0 fetch FILE SHA256 source|download PKG=VER"
@@ -63,5 +69,5 @@ fetch)
     fi
     sha256_check "$f" "$3"
     printf '%s\n' "$f" ;;
-*) die "usage: $0 update | source PKG=VER | download PKG=VER | fetch FILE SHA256 KIND PKG=VER" ;;
+*) die "usage: $0 update | source PKG=VER | download PKG=VER | apt-get|apt-cache ARG... | fetch FILE SHA256 KIND PKG=VER" ;;
 esac

@@ -41,6 +41,17 @@ LINUX_IMAGE_SHA256='5de3e329c887173debec07ff1325c975cf4f286d364929d17fecb1e1325c
 LINUX_HEADERS_SHA256='8ee4c67f8399bc6f9aa1c5256d9d1b1b7eace76c7acca519e63f1b7df5fc4bd0'
 LINUX_HEADERS_COMMON_SHA256='0c70107dda266a9d26dc119d80a71589202b17fbf4d4ddf544681c89e2002742'
 LINUX_KBUILD_SHA256='69761d1daf39e43485d278cc7066f77c15edc3b881d6e47afd61cf0da0985677'
+# Debian's linux 7.3 for trixie (trixie-backports), the second kernel our KVM
+# modules are built for and the rig boots (--kernel 7.3).  Its kernel and modules
+# come in two packages (linux-binary-unsigned-<abi>, linux-modules-<abi>).
+# Built in the trixie build root of scripts/kernel-root.sh (scripts/kernel-root.lock).
+LINUX73_DEB_VERSION='7.3.4-1~bpo13+1'
+LINUX73_SOURCE_SHA256='703e369ddd4cce971452f5a593ee55df3a5c10c83caf0fa0df039633ed181ee3'
+LINUX73_BINARY_SHA256='f7192653d0b077ddb7059842822a9f4dc28395ec9e5fd2fc31064cc3b1ed3edb'
+LINUX73_MODULES_SHA256='b3ea01922c9f133767a83cf6891c19b3693858ded617bf22d1e34f95382c08ea'
+LINUX73_HEADERS_SHA256='1c43249a7b98aee4af60f2b822ddb04a9e96c1c9e8b013e5f74d3d9faf318699'
+LINUX73_HEADERS_COMMON_SHA256='886647d4a7b05d2aedd22f8e16917c5b75e97e8946966d6bac48962c40b19a06'
+LINUX73_KBUILD_SHA256='248cce12d48862f7d38ca51efdb759c031192543d144f18bd36a5df37f156244'
 # busybox for the rig's initramfs (unpacked, never installed).
 BUSYBOX_DEB_VERSION='1:1.35.0-4+deb12u1+b1'
 BUSYBOX_DEB_SHA256='3d3fdbe91d4660c873e14b092c213fe81c1da6362daa236eb25d0171eb108744'

@@ -25,11 +25,14 @@ extern "C" {
 /*
  * KVM Userfault UAPI (docs/kernel-interface.md).  No mainline <linux/kvm.h>
  * has these yet; the values match the interface our patches/linux implement
- * and the v3 upstream posting.  The capability number alone is not trusted:
- * mainline later gave 243 to an arm64 capability, so memfault_kvm_probe()
+ * and the v3 upstream posting, except the capability's number: upstream
+ * has assigned none, and the postings' 243 belongs to another capability
+ * in later kernels (7.3: KVM_CAP_ARM_CACHEABLE_PFNMAP_SUPPORTED), so
+ * patches/linux use 1024, a local number no kernel uses, until upstream
+ * assigns one.  The number alone is still not trusted: memfault_kvm_probe()
  * also checks that a memslot with KVM_MEM_USERFAULT is accepted.
  */
-#define MEMFAULT_KVM_CAP_USERFAULT              243
+#define MEMFAULT_KVM_CAP_USERFAULT              1024
 #define MEMFAULT_KVM_MEM_USERFAULT              (1u << 3)
 #define MEMFAULT_KVM_MEMORY_EXIT_FLAG_USERFAULT (1ull << 4)
 
