@@ -110,6 +110,11 @@ int Engine::send(const Block &b, std::uint64_t first, std::uint64_t n) {
     return r > 0 ? -r : r; // a provider returning +errno is still a failure
 }
 
+void Engine::report_wait(const Block &b, std::uint64_t block_page, std::uint32_t vcpu) {
+    if (ops_.wait_begin)
+        ops_.wait_begin(opaque_, b.idstr.c_str(), block_page * b.page_size, vcpu);
+}
+
 std::uint64_t Engine::readahead(const Block &b, std::uint64_t bp) {
     std::uint64_t extra = 0;
     for (std::uint64_t k = 1; k < readahead_pages_; k++) {
@@ -189,8 +194,10 @@ MemfaultStatus Engine::handle_exit(std::uint32_t vcpu, std::uint64_t gpa, std::u
         return MEMFAULT_RESOLVED;
     }
     case InflightTable::Join::kJoined:
-        if (!refault)
+        if (!refault) {
             v.joined.add();
+            report_wait(b, bp, vcpu);
+        }
         v.blocked_since_ns.store(t0, std::memory_order_relaxed);
         return MEMFAULT_WAIT;
     case InflightTable::Join::kCreated:
@@ -203,6 +210,8 @@ MemfaultStatus Engine::handle_exit(std::uint32_t vcpu, std::uint64_t gpa, std::u
     } else {
         v.failed.add(); // still recorded: resend_requests() retries it
     }
+    if (!refault)
+        report_wait(b, bp, vcpu);
     v.blocked_since_ns.store(t0, std::memory_order_relaxed);
     return MEMFAULT_WAIT;
 }

@@ -107,6 +107,8 @@ private:
 
     // Send [first, first + n) block pages of @b.  Returns 0 or -errno.
     int send(const Block &b, std::uint64_t first, std::uint64_t n);
+    // ops_.wait_begin, when set: @vcpu begins to wait for @block_page of @b.
+    void report_wait(const Block &b, std::uint64_t block_page, std::uint32_t vcpu);
     // Read-ahead after @bp: how many following pages were added to the table.
     std::uint64_t readahead(const Block &b, std::uint64_t bp);
     void finish_episode(Vcpu &v, std::uint64_t now_ns);

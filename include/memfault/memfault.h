@@ -20,7 +20,7 @@ extern "C" {
 #endif
 
 /* Bumped on any incompatible change of this header. */
-#define MEMFAULT_ABI_VERSION 1
+#define MEMFAULT_ABI_VERSION 2
 
 /*
  * KVM Userfault UAPI (docs/kernel-interface.md).  No mainline <linux/kvm.h>
@@ -151,8 +151,8 @@ MemfaultStatus memfault_kvm_probe(int kvm_fd, MemfaultKvmSupport *out);
  *
  * Threads: every function may be called from any thread unless it says
  * otherwise; none takes or needs the BQL; none calls back into QEMU except
- * through ops->send_request, always with no engine lock held (so that
- * callback may call the engine again).  A given vCPU index must be driven by
+ * through ops->send_request and ops->wait_begin, always with no engine lock
+ * held (so that they may call the engine again).  A given vCPU index must be driven by
  * one thread at a time (its vCPU thread).
  */
 
@@ -171,6 +171,17 @@ typedef struct MemfaultOps {
      * request stays recorded for memfault_resend_requests().
      */
     int (*send_request)(void *opaque, const char *idstr, uint64_t offset, uint64_t len);
+    /*
+     * Optional (NULL: not called).  vCPU @vcpu begins to wait for the block
+     * page at @offset of RAMBlock @idstr: it sent the request or joined one
+     * in flight.  Called on that vCPU's thread, after the send, before
+     * memfault_vcpu_handle_exit() returns MEMFAULT_WAIT, with no engine lock
+     * held; not again when the vCPU faults on the same page after a kick
+     * (the same wait goes on).  The page may have arrived by then.  QEMU
+     * counts the wait in postcopy's blocktime and latency statistics, as it
+     * counts a userfault, and ends it when it places the page.
+     */
+    void (*wait_begin)(void *opaque, const char *idstr, uint64_t offset, uint32_t vcpu);
 } MemfaultOps;
 
 typedef struct MemfaultConfig {

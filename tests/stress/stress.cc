@@ -293,7 +293,7 @@ void run_round(std::uint64_t seed, double seconds, std::uint32_t readahead, Tear
     Round R;
     R.readahead = readahead;
     MemfaultConfig c{kVcpus, 0, readahead};
-    MemfaultOps ops{&Source::send_cb};
+    MemfaultOps ops{&Source::send_cb, nullptr};
     if (memfault_engine_new(&c, &ops, &R.src, &R.e) != MEMFAULT_OK) {
         CHECK(false, "engine_new");
         return;

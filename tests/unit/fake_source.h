@@ -28,6 +28,21 @@ struct Request {
     }
 };
 
+// A vCPU began to wait for a page (ops->wait_begin).
+struct Wait {
+    std::string idstr;
+    std::uint64_t offset;
+    std::uint32_t vcpu;
+    bool operator==(const Wait &o) const {
+        return idstr == o.idstr && offset == o.offset && vcpu == o.vcpu;
+    }
+};
+
+inline std::ostream &operator<<(std::ostream &os, const Wait &w) {
+    return os << "vCPU " << w.vcpu << " waits for " << w.idstr << "+0x" << std::hex << w.offset
+              << std::dec;
+}
+
 inline std::ostream &operator<<(std::ostream &os, const Request &r) {
     return os << r.idstr << "+0x" << std::hex << r.offset << " len 0x" << r.len << std::dec;
 }
@@ -42,7 +57,7 @@ public:
             ADD_FAILURE() << "expected request never sent: " << e.req;
     }
 
-    MemfaultOps ops() const { return MemfaultOps{&FakeSource::send_cb}; }
+    MemfaultOps ops() const { return MemfaultOps{&FakeSource::send_cb, &FakeSource::wait_cb}; }
     void *opaque() { return this; }
 
     void expect(const std::string &idstr, std::uint64_t off, std::uint64_t len, int ret = 0) {
@@ -57,6 +72,11 @@ public:
     std::vector<Request> requests() const {
         std::lock_guard<std::mutex> l(mu_);
         return log_;
+    }
+    // Every ops->wait_begin call, in order.
+    std::vector<Wait> waits() const {
+        std::lock_guard<std::mutex> l(mu_);
+        return waits_;
     }
     std::size_t count() const {
         std::lock_guard<std::mutex> l(mu_);
@@ -79,6 +99,11 @@ private:
 
     static int send_cb(void *opaque, const char *idstr, std::uint64_t off, std::uint64_t len) {
         return static_cast<FakeSource *>(opaque)->send(Request{idstr, off, len});
+    }
+    static void wait_cb(void *opaque, const char *idstr, std::uint64_t off, std::uint32_t vcpu) {
+        auto *self = static_cast<FakeSource *>(opaque);
+        std::lock_guard<std::mutex> l(self->mu_);
+        self->waits_.push_back(Wait{idstr, off, vcpu});
     }
 
     int send(const Request &r) {
@@ -111,6 +136,7 @@ private:
     mutable std::mutex mu_;
     std::vector<Expected> expected_;
     std::vector<Request> log_;
+    std::vector<Wait> waits_;
     bool allow_any_ = false;
     int any_ret_ = 0;
 };

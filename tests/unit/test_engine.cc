@@ -186,6 +186,27 @@ TEST_F(Engine, KickWhileWaitingThenRejoinWithoutANewRequest) {
     EXPECT_GE(vs.blocked_ns, 10'000'000u) << "the wait a kick ended is blocked time too";
 }
 
+// QEMU's blocktime counts a vCPU's wait from ops->wait_begin to the page's
+// placement: once per wait, for the sender and for every vCPU that joins,
+// never for a fault that did not wait, nor again after a kick.
+TEST_F(Engine, WaitBeginIsReportedOncePerWait) {
+    src.expect("pc.ram", 0x21000, kPage);
+    EXPECT_EQ(fault(0, 0x21000), MEMFAULT_WAIT);
+    EXPECT_EQ(fault(2, 0x21000), MEMFAULT_WAIT); // joins vCPU 0's request
+    EXPECT_EQ(memfault_vcpu_kick(e, 2), MEMFAULT_OK);
+    EXPECT_EQ(memfault_vcpu_wait(e, 2, kBound), MEMFAULT_KICKED);
+    EXPECT_EQ(fault(2, 0x21000), MEMFAULT_WAIT); // the same wait goes on
+    EXPECT_EQ(arrive(0x21000), MEMFAULT_OK);
+    EXPECT_EQ(memfault_vcpu_wait(e, 0, kBound), MEMFAULT_ARRIVED);
+    EXPECT_EQ(memfault_vcpu_wait(e, 2, kBound), MEMFAULT_ARRIVED);
+    EXPECT_EQ(fault(3, 0x21000), MEMFAULT_RESOLVED); // present: no wait
+    src.expect("pc.ram", 0x22000, kPage, -EIO);      // a failed send still waits
+    EXPECT_EQ(fault(4, 0x22000), MEMFAULT_WAIT);
+    const std::vector<Wait> want{
+        {"pc.ram", 0x21000, 0}, {"pc.ram", 0x21000, 2}, {"pc.ram", 0x22000, 4}};
+    EXPECT_EQ(src.waits(), want);
+}
+
 TEST_F(Engine, BlockedTimeCountsAWaitInProgressAndOneEndedByFailure) {
     src.expect("pc.ram", 0x11000, kPage);
     EXPECT_EQ(fault(3, 0x11000), MEMFAULT_WAIT);
@@ -344,7 +365,7 @@ TEST_F(Engine, BadArrivalsAndRegistrations) {
 }
 
 TEST_F(Engine, ConfigValidation) {
-    MemfaultOps ops = src.ops(), none{nullptr};
+    MemfaultOps ops = src.ops(), none{nullptr, nullptr};
     MemfaultEngine *x = nullptr;
     MemfaultConfig ok{1, 0, 0};
     EXPECT_EQ(memfault_engine_new(nullptr, &ops, nullptr, &x), MEMFAULT_EINVAL);
