@@ -364,7 +364,7 @@ def main():
     out.append("How latency is measured: the destination runs with `-trace` of "
                "`kvm_memfault_exit`/`kvm_memfault_wake` (memfault=on: from the exit that starts "
                "a wait to the wake-up, in the vCPU thread) and "
-               "`mark_postcopy_blocktime_begin`/`_end` (memfault=off: from the fault thread "
+               "`postcopy_blocktime_begin`/`_end` (memfault=off: from the fault thread "
                "reading the vCPU's fault off userfaultfd to the placement of the page). Both "
                "start a little after the fault itself (the exit trace follows the request's "
                "send; the fault thread reads the fault after the kernel queued it) and end at "

@@ -25,6 +25,7 @@ Standard library only: Debian's python3 runs it, in CI and inside the rig.
 """
 
 import argparse
+import datetime
 import os
 import re
 import signal
@@ -42,7 +43,7 @@ BOOT_TIMEOUT = 120
 # (memory-fault exits; userfaultfd, from the blocktime accounting), and where
 # postcopy runs and ends.
 TRACE_EVENTS = ("kvm_memfault_exit", "kvm_memfault_wake",
-                "mark_postcopy_blocktime_begin", "mark_postcopy_blocktime_end",
+                "postcopy_blocktime_begin", "postcopy_blocktime_end",
                 "loadvm_postcopy_handle_run", "postcopy_ram_incoming_cleanup_entry")
 # --trace-path: a page request's way, destination (request sent, page read off
 # the stream) and source (request handled, page taken off the queue, rate
@@ -51,16 +52,24 @@ TRACE_PATH_DST = ("postcopy_memfault_request", "postcopy_ram_fault_thread_reques
                   "ram_load_postcopy_loop", "ram_discard_range")
 TRACE_PATH_SRC = ("migrate_handle_rp_req_pages", "get_queued_page", "get_queued_page_not_dirty",
                   "migration_rate_limit_pre", "migration_rate_limit_post")
-# "pid@sec.usec:event args" (-msg timestamp=on)
-TRACE_LINE = re.compile(r"^\d+@(\d+)\.(\d+):(\w+) (.*)$")
+# A -trace log line: QEMU 10.2 writes "2026-11-30T09:20:01.123456Z event args"
+# with -msg timestamp=on; QEMU 10.0 and 7.2 wrote "pid@sec.usec:event args".
+TRACE_LINE = re.compile(r"^(\d{4}-\d\d-\d\dT[\d:.]+Z) (\w+) (.*)$")
+TRACE_LINE_OLD = re.compile(r"^\d+@(\d+)\.(\d+):(\w+) (.*)$")
 
 
 def trace_events(path):
-    """(time in s, event, arguments) of each line of a -trace log written
-    with -msg timestamp=on (--dst-trace); tests/bench reads them too."""
+    """(time in s since the epoch, event, arguments) of each line of a -trace
+    log written with -msg timestamp=on (--dst-trace); tests/bench reads them
+    too."""
     with open(path, errors="replace") as f:
         for line in f:
             m = TRACE_LINE.match(line)
+            if m:
+                t = datetime.datetime.fromisoformat(m.group(1)).timestamp()
+                yield t, m.group(2), m.group(3)
+                continue
+            m = TRACE_LINE_OLD.match(line)
             if m:
                 yield int(m.group(1)) + int(m.group(2)) / 1e6, m.group(3), m.group(4)
 
@@ -525,8 +534,8 @@ class Migration:
         st = status(dst)
         check(st == "postcopy-active",
               f"destination status {st} before the kill, not postcopy-active (lower --slow-bw?)")
-        # QEMU 10.0 refuses to cancel an outgoing migration once postcopy
-        # started (the source no longer has the whole guest state).
+        # QEMU 10.0 and 10.2 refuse to cancel an outgoing migration once
+        # postcopy started (the source no longer has the whole guest state).
         try:
             qmp(src, "migrate_cancel")
             refused = False
