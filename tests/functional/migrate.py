@@ -20,6 +20,11 @@ Scenarios (--scenario):
   kill     SIGKILL the source while postcopy is active: the destination must
            reach postcopy-paused, keep answering QMP (also commands that need
            the vCPU, which may be waiting for a page) and quit in bounded time
+  device-fail  the source has a device the destination lacks, so the
+           destination fails to load the device state after postcopy began
+           (QEMU 10.2's postcopy-device state): both sides report failed, the
+           source runs the guest again with its memory intact, the destination
+           (memfault set up, no vCPU run) answers QMP and quits cleanly
 
 Standard library only: Debian's python3 runs it, in CI and inside the rig.
 """
@@ -313,6 +318,10 @@ class Migration:
         dst_accel = f"kvm,memfault={o.memfault}"
         self.result.update(src_accel=src_accel, dst_accel=dst_accel)
         src_args = self.vm_args(src_accel)
+        if o.scenario == "device-fail":
+            # No RAM of its own, so the RAM blocks still match; its state
+            # travels in postcopy's device package and has nowhere to go.
+            src_args += ["-device", "virtio-rng-pci"]
         if o.dst_trace and o.trace_path:
             src_args += ["-msg", "timestamp=on", "-D", o.dst_trace + ".src"] + \
                 [a for ev in TRACE_PATH_SRC for a in ("-trace", ev)]
@@ -345,7 +354,8 @@ class Migration:
 
             qmp(dst, "migrate-set-capabilities", capabilities=self.caps(dest=True))
             port = free_port()
-            qmp(dst, "migrate-incoming", uri=f"tcp:{o.dst_addr}:{port}")
+            incoming = {"exit-on-error": False} if o.scenario == "device-fail" else {}
+            qmp(dst, "migrate-incoming", uri=f"tcp:{o.dst_addr}:{port}", **incoming)
             qmp(src, "migrate-set-capabilities", capabilities=self.caps(dest=False))
             # Precopy must not converge: the switch to postcopy is ours to make.
             qmp(src, "migrate-set-parameters", **{"downtime-limit": 1})
@@ -373,6 +383,10 @@ class Migration:
             self.mark(f"{passes(src) - first} guest passes during precopy, "
                       f"{self.result['precopy_syncs']} RAM dirty syncs; migrate-start-postcopy")
             qmp(src, "migrate-start-postcopy")
+            if o.scenario == "device-fail":
+                self.device_fail()
+                ok = True
+                return
             wait_status(src, ("postcopy-active", "completed"), 60)
             wait_status(dst, ("postcopy-active", "completed"), 60)
             self.mark("postcopy active on both sides")
@@ -516,6 +530,36 @@ class Migration:
                   "want both > 0")
         if o.expect_no_memfault:
             check(mf is None, f"destination: unexpected postcopy-memfault {mf}")
+
+    def device_fail(self):
+        o, src, dst = self.o, self.src, self.dst
+        info = wait_status(dst, ("failed",), 60, bad=("cancelled", "completed"))
+        self.mark(f"destination: failed ({info.get('error-desc', 'no error-desc')})")
+        info = wait_status(src, ("failed",), 60, bad=("cancelled", "completed"))
+        self.mark(f"source: failed ({info.get('error-desc', 'no error-desc')})")
+        self.result["dst_info"] = qmp(dst, "query-migrate")
+        dst_status = qmp(dst, "query-status")["status"]
+        check(dst_status != "running", f"destination VM {dst_status} after a failed load")
+        src.wait_until(lambda: qmp(src, "query-status")["status"] == "running", 10,
+                       "the source VM running again",
+                       lambda: f"source VM {qmp(src, 'query-status')['status']}, not running, "
+                               "after the destination failed in postcopy-device")
+        self.mark("source VM running again")
+        wait_passes(src, passes(src) + 2, 60)
+        self.mark(f"source guest running: {passes(src)} passes")
+        qmp(src, "stop")
+        check_not_reset(src)
+        start, end = MiB, o.end_mib * MiB
+        path = os.path.join(src.dir, "mem.bin")
+        qmp(src, "pmemsave", val=start, size=end - start, filename=path)
+        verdict = check_ab(path, start, end, passes(src), o.order) + \
+            f", {passes(src)} passes, all on the source"
+        os.unlink(path)
+        self.result["integrity"] = verdict
+        self.mark(f"integrity ok on the source: {verdict}")
+        qmp(dst, "quit")
+        check(dst.wait_exit(30) == 0, "destination did not quit cleanly")
+        self.mark("destination quit")
 
     def wait_for_exits(self, seconds):
         """With --expect-exits, wait up to @seconds for the destination's first
@@ -707,7 +751,7 @@ def parse_args(argv=None):
                     help="destination -accel kvm,memfault=")
     ap.add_argument("--preempt", action="store_true", help="postcopy-preempt on both sides")
     ap.add_argument("--passes", type=int, default=2, help="guest passes during precopy")
-    ap.add_argument("--scenario", choices=["plain", "recover", "kill"],
+    ap.add_argument("--scenario", choices=["plain", "recover", "kill", "device-fail"],
                     default="plain")
     ap.add_argument("--cut", choices=["pause", "proxy"], default="proxy",
                     help="recover: how the connection is cut")
