@@ -705,7 +705,7 @@ def fmt_stats(info):
                      f"blocktime (us) {mf['vcpu-blocktime']}")
     bt = info.get("postcopy-blocktime")
     vbt = info.get("postcopy-vcpu-blocktime")
-    lines.append(f"userfaultfd blocktime  total {bt if bt is not None else 'absent'} ms, "
+    lines.append(f"postcopy blocktime     total {bt if bt is not None else 'absent'} ms, "
                  f"per vCPU {vbt if vbt is not None else 'absent'} ms")
     return lines
 
