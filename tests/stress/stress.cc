@@ -41,6 +41,8 @@ constexpr std::uint64_t kHotPages = 256;
 constexpr std::uint64_t kReserved = 4096;
 
 std::atomic<int> g_violations{0};
+// Faults that joined another's request, over all rounds (main thread only).
+std::uint64_t g_joined = 0;
 #define CHECK(cond, ...)                                                                          \
     do {                                                                                          \
         if (!(cond)) {                                                                            \
@@ -387,7 +389,9 @@ void run_round(std::uint64_t seed, double seconds, std::uint32_t readahead, Tear
     CHECK(R.resumes.load() > 0, "no vCPU ever resumed");
     CHECK(R.teardown_returns.load() == kVcpus, "%llu of %u vCPUs were waiting at teardown",
           (unsigned long long)R.teardown_returns.load(), kVcpus);
-    CHECK(st.requests_joined > 0 || readahead > 0, "no fault ever joined another");
+    // A join needs two vCPUs on one page at once: a handful per round, none
+    // in some rounds under TSan, so the check is over the whole run.
+    g_joined += st.requests_joined;
 }
 
 } // namespace
@@ -421,6 +425,7 @@ int main(int argc, char **argv) {
     const int rounds = 6;
     for (int r = 0; r < rounds; r++)
         run_round(seed + static_cast<std::uint64_t>(r) * 1000, seconds / rounds, ra[r % 4], how[r % 3]);
+    CHECK(g_joined > 0, "no fault ever joined another in %d rounds", rounds);
     done = true;
     watchdog.join();
     if (g_violations) {
