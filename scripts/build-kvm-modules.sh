@@ -44,7 +44,6 @@ series_tree="$MF_BUILD/linux-$LINUX_SERIES" series_dir="$MF_ROOT/patches/linux/$
 series_label="linux $LINUX_SERIES" series_cmd="scripts/build-kvm-modules.sh --kernel $LINUX_SERIES"
 . "$MF_ROOT/scripts/series.sh"
 tree=$series_tree
-stamp="$tree/.git/memfault-series"
 vtag() { printf 'debian/%s' "${LINUX_VER//[~:]/_}"; }
 
 # What the checkout holds from the source package.
@@ -73,14 +72,7 @@ create() {
 
 sync_tree() {
     linux_resolve
-    if [ ! -d "$tree/.git" ] || ! g rev-parse -q --verify "$(vtag)" >/dev/null; then
-        if [ -d "$tree/.git" ] && [ -f "$stamp" ] && [ -n "$(series_unexported)" ]; then
-            die "build/linux has $(series_unexported) and is based on another linux version: export or drop them first"
-        fi
-        create
-        rm -f "$stamp"
-    fi
-    series_sync
+    series_sync_version "$(vtag)"
 }
 
 # Copy the checkout's tracked files into the build directory, touching only the

@@ -17,7 +17,6 @@ series_tree="$MF_BUILD/qemu" series_dir="$MF_ROOT/patches/qemu"
 series_label=QEMU series_cmd=scripts/qemu-tree.sh
 . "$MF_ROOT/scripts/series.sh"
 tree=$series_tree
-stamp="$tree/.git/memfault-series"
 vtag() { printf 'debian/%s' "${QEMU_DEB_VERSION//[~:]/_}"; }
 
 create() {
@@ -44,14 +43,7 @@ create() {
 
 case "${1:-}" in
 sync)
-    if [ ! -d "$tree/.git" ] || ! g rev-parse -q --verify "$(vtag)" >/dev/null; then
-        if [ -d "$tree/.git" ] && [ -f "$stamp" ] && [ -n "$(series_unexported)" ]; then
-            die "build/qemu has $(series_unexported) and is based on another QEMU version: export or drop them first"
-        fi
-        create
-        rm -f "$stamp"
-    fi
-    series_sync ;;
+    series_sync_version "$(vtag)" ;;
 export)
     series_export ;;
 reset)

@@ -67,6 +67,21 @@ series_sync() {
     series_apply
 }
 
+# series_sync, after (re)creating the checkout with the caller's create() when
+# it lacks tag TAG: the upstream version it must be based on.  Refuses while the
+# old checkout holds work that was never exported.
+series_sync_version() {   # TAG
+    local stamp="$series_tree/.git/memfault-series"
+    if [ ! -d "$series_tree/.git" ] || ! g rev-parse -q --verify "$1" >/dev/null; then
+        if [ -d "$series_tree/.git" ] && [ -f "$stamp" ] && [ -n "$(series_unexported)" ]; then
+            die "${series_tree#"$MF_ROOT"/} has $(series_unexported) and is based on another $series_label version: export or drop them first"
+        fi
+        create
+        rm -f "$stamp"
+    fi
+    series_sync
+}
+
 series_export() {
     [ -z "$(g status --porcelain --untracked-files=no)" ] ||
         die "${series_tree#"$MF_ROOT"/} has uncommitted edits: commit them first"
