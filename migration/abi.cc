@@ -117,6 +117,10 @@ MemfaultStatus memfault_page_arrived_host(MemfaultEngine *e, const void *host, u
     });
 }
 
+MemfaultStatus memfault_send_queued(MemfaultEngine *e) {
+    return guarded(e, [&](memfault::Engine &x) { return x.send_queued(); });
+}
+
 MemfaultStatus memfault_resend_requests(MemfaultEngine *e) {
     return guarded(e, [&](memfault::Engine &x) { return x.resend_requests(); });
 }

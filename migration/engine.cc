@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <thread>
 #include <vector>
 
 namespace memfault {
@@ -54,20 +55,40 @@ MemfaultStatus Engine::phase_status(Phase p) {
 
 MemfaultStatus Engine::move_to(Phase p) {
     int cur = phase_.load(std::memory_order_relaxed);
-    // Only forward.  release: pairs with the acquire in phase().
+    // Only forward.  seq_cst: pairs with the acquire in phase(), and with
+    // callouts_ in enter_callout() (a store-load pair needs seq_cst on both).
     while (cur < static_cast<int>(p) &&
-           !phase_.compare_exchange_weak(cur, static_cast<int>(p), std::memory_order_release,
+           !phase_.compare_exchange_weak(cur, static_cast<int>(p), std::memory_order_seq_cst,
                                          std::memory_order_relaxed)) {
     }
-    if (cur >= static_cast<int>(p))
-        return MEMFAULT_OK; // already there or past it
-    if (p == Phase::kEnded)
-        regions_.clear_all_userfault_bits();
-    // Each waiter re-checks the phase under its own mutex, which poke()
-    // takes after the store above: no waiter can miss the transition.
-    for (std::uint32_t i = 0; i < nvcpus_; i++)
-        vcpus_[i].waiter.poke();
+    if (cur < static_cast<int>(p)) {
+        if (p == Phase::kEnded)
+            regions_.clear_all_userfault_bits();
+        // Each waiter re-checks the phase under its own mutex, which poke()
+        // takes after the store above: no waiter can miss the transition.
+        for (std::uint32_t i = 0; i < nvcpus_; i++)
+            vcpus_[i].waiter.poke();
+        queue_.clear(); // nothing is sent any more
+    }
+    // Whoever moved the phase, return only once no vCPU thread is inside a
+    // callout it began before it could see the new phase.  Callouts are short
+    // (an eventfd write, a statistics lock), so yielding is enough.
+    while (callouts_.load(std::memory_order_seq_cst) != 0)
+        std::this_thread::yield();
     return MEMFAULT_OK;
+}
+
+bool Engine::enter_callout() {
+    callouts_.fetch_add(1, std::memory_order_seq_cst);
+    if (static_cast<Phase>(phase_.load(std::memory_order_seq_cst)) == Phase::kRunning)
+        return true;
+    leave_callout();
+    return false;
+}
+
+void Engine::leave_callout() {
+    // release: what the callout did happens before move_to()'s return
+    callouts_.fetch_sub(1, std::memory_order_release);
 }
 
 // ---- registration --------------------------------------------------------
@@ -196,7 +217,10 @@ MemfaultStatus Engine::handle_exit(std::uint32_t vcpu, std::uint64_t gpa, std::u
     case InflightTable::Join::kJoined:
         if (!refault) {
             v.joined.add();
-            report_wait(b, bp, vcpu);
+            if (enter_callout()) {
+                report_wait(b, bp, vcpu);
+                leave_callout();
+            }
         }
         v.blocked_since_ns.store(t0, std::memory_order_relaxed);
         return MEMFAULT_WAIT;
@@ -204,14 +228,23 @@ MemfaultStatus Engine::handle_exit(std::uint32_t vcpu, std::uint64_t gpa, std::u
         break;
     }
     const std::uint64_t n = 1 + readahead(b, bp);
-    if (send(b, bp, n) == 0) {
+    bool notify = false;
+    if (ops_.requests_queued) {
+        v.queued.add();
+        notify = queue_.push({&b, bp, n});
+    } else if (send(b, bp, n) == 0) {
         v.sent.add();
         v.pages_requested.add(n);
     } else {
         v.failed.add(); // still recorded: resend_requests() retries it
     }
-    if (!refault)
-        report_wait(b, bp, vcpu);
+    if ((notify || !refault) && enter_callout()) {
+        if (notify)
+            ops_.requests_queued(opaque_);
+        if (!refault)
+            report_wait(b, bp, vcpu);
+        leave_callout();
+    }
     v.blocked_since_ns.store(t0, std::memory_order_relaxed);
     return MEMFAULT_WAIT;
 }
@@ -334,6 +367,26 @@ MemfaultStatus Engine::page_arrived_host(std::uintptr_t host, std::uint64_t len)
     return arrive(*s->block, s->offset + (host - s->host), len);
 }
 
+MemfaultStatus Engine::send_queued() {
+    QueuedRequest r;
+    while (queue_.pop(r)) {
+        if (Phase p = phase(); p != Phase::kRunning) {
+            queue_.clear();
+            return phase_status(p);
+        }
+        if (send(*r.block, r.first, r.n) != 0) {
+            shared_.failed.add();
+            queue_.push_front(r); // first again next time; still in flight
+            return MEMFAULT_ESEND;
+        }
+        shared_.sent.add();
+        shared_.pages_requested.add(r.n);
+    }
+    if (Phase p = phase(); p != Phase::kRunning)
+        return phase_status(p);
+    return MEMFAULT_OK;
+}
+
 MemfaultStatus Engine::resend_requests() {
     std::vector<PageKey> keys = inflight_.keys();
     std::sort(keys.begin(), keys.end());
@@ -369,6 +422,7 @@ void Engine::stats(MemfaultStats &o) const {
         o.exits += v.exits.get();
         o.exits_present += v.present.get();
         o.requests_sent += v.sent.get();
+        o.requests_queued += v.queued.get();
         o.requests_failed += v.failed.get();
         o.pages_requested += v.pages_requested.get();
         o.requests_joined += v.joined.get();
@@ -400,7 +454,7 @@ MemfaultStatus Engine::vcpu_stats(std::uint32_t vcpu, MemfaultVcpuStats &o) cons
     Vcpu &v = vcpus_[vcpu];
     o = MemfaultVcpuStats{};
     o.exits = v.exits.get();
-    o.requests_sent = v.sent.get();
+    o.requests_sent = v.sent.get() + v.queued.get();
     o.requests_joined = v.joined.get();
     o.waits = v.waits.get();
     o.blocked_ns = v.blocked_ns.get();

@@ -7,7 +7,8 @@
 //   RegionTable::mu_      registration and seeding only; vCPUs never take it.
 //   InflightTable shard   one at a time; never held across a call out.
 //   VcpuWaiter::mu_       a leaf: nothing else is taken while it is held.
-// Nothing is held while ops->send_request runs, so it may re-enter.
+//   SendQueue::mu_        a leaf.
+// Nothing is held while an ops callback runs, so it may re-enter.
 #pragma once
 
 #include <atomic>
@@ -21,6 +22,7 @@
 #include "latency_histogram.h"
 #include "memfault/memfault.h"
 #include "region_table.h"
+#include "send_queue.h"
 #include "vcpu_waiter.h"
 
 namespace memfault {
@@ -51,6 +53,7 @@ public:
     MemfaultStatus request_page(std::string_view idstr, std::uint64_t offset);
     MemfaultStatus page_arrived(std::string_view idstr, std::uint64_t offset, std::uint64_t len);
     MemfaultStatus page_arrived_host(std::uintptr_t host, std::uint64_t len);
+    MemfaultStatus send_queued();
     MemfaultStatus resend_requests();
 
     MemfaultStatus end() { return move_to(Phase::kEnded); }
@@ -86,7 +89,8 @@ private:
         PageKey episode_key = 0;
         std::uint64_t episode_start_ns = 0;
         // Written by the vCPU thread only.
-        OwnedCounter exits, present, sent, failed, pages_requested, joined, waits, kicks, blocked_ns;
+        OwnedCounter exits, present, sent, failed, pages_requested, queued, joined, waits, kicks,
+            blocked_ns;
         // When the current wait began (its exit), 0 when not blocked.  Written
         // by the vCPU thread, read by vcpu_stats(); relaxed: a statistic.
         std::atomic<std::uint64_t> blocked_since_ns{0};
@@ -107,7 +111,13 @@ private:
 
     // Send [first, first + n) block pages of @b.  Returns 0 or -errno.
     int send(const Block &b, std::uint64_t first, std::uint64_t n);
+    // vCPU-thread callouts (ops_.requests_queued, ops_.wait_begin) happen
+    // between enter_callout() returning true and leave_callout(); move_to()
+    // waits for them.  False: demand paging is over, call nothing.
+    bool enter_callout();
+    void leave_callout();
     // ops_.wait_begin, when set: @vcpu begins to wait for @block_page of @b.
+    // Inside a callout.
     void report_wait(const Block &b, std::uint64_t block_page, std::uint32_t vcpu);
     // Read-ahead after @bp: how many following pages were added to the table.
     std::uint64_t readahead(const Block &b, std::uint64_t bp);
@@ -126,7 +136,12 @@ private:
     InflightTable inflight_;
     std::unique_ptr<Vcpu[]> vcpus_;
     SharedStats shared_;
+    SendQueue queue_; // requests vCPUs created, for send_queued()
     std::atomic<int> phase_{static_cast<int>(Phase::kRunning)};
+    // vCPU threads inside a callout now.  seq_cst, with phase_'s store in
+    // move_to(): either move_to() sees the increment and waits, or the vCPU
+    // sees the new phase and calls nothing (a store-load pair, as in Dekker).
+    std::atomic<std::uint32_t> callouts_{0};
 };
 
 } // namespace memfault

@@ -20,7 +20,7 @@ extern "C" {
 #endif
 
 /* Bumped on any incompatible change of this header. */
-#define MEMFAULT_ABI_VERSION 2
+#define MEMFAULT_ABI_VERSION 3
 
 /*
  * KVM Userfault UAPI (docs/kernel-interface.md).  No mainline <linux/kvm.h>
@@ -130,11 +130,13 @@ MemfaultStatus memfault_kvm_probe(int kvm_fd, MemfaultKvmSupport *out);
  *     receivedmap.  Every page not yet received gets its bit set; from now
  *     on KVM exits with KVM_EXIT_MEMORY_FAULT on those pages.
  *  3. A vCPU thread (without the BQL) gets such an exit and calls
- *     memfault_vcpu_handle_exit().  The first thread to want a page sends
- *     the request through ops->send_request; later faults on the same page
- *     (other vCPUs, or the userfaultfd fault thread through
- *     memfault_request_page()) join it and send nothing.  On MEMFAULT_WAIT
- *     the vCPU calls memfault_vcpu_wait().
+ *     memfault_vcpu_handle_exit().  The first thread to want a page creates
+ *     the request: with ops->requests_queued it queues it for the sender
+ *     thread (memfault_send_queued(), ops->send_request), so that a vCPU
+ *     thread never does network I/O; without, it sends it itself.  Later
+ *     faults on the same page (other vCPUs, or the userfaultfd fault thread
+ *     through memfault_request_page()) join it and send nothing.  On
+ *     MEMFAULT_WAIT the vCPU calls memfault_vcpu_wait().
  *  4. The listen / preempt thread places the page (UFFDIO_COPY), sets the
  *     receivedmap bit, then calls memfault_page_arrived(): the page's bits
  *     are cleared with a release store (KVM's read of the bitmap pairs with
@@ -142,8 +144,10 @@ MemfaultStatus memfault_kvm_probe(int kvm_fd, MemfaultKvmSupport *out);
  *  5. A wait also ends on memfault_vcpu_kick() (QEMU's cpu kick: pause,
  *     exit_request, quit) with MEMFAULT_KICKED; the request stays in flight
  *     and the vCPU joins it again when it re-enters and faults again.
- *  6. Postcopy paused: sends fail (-EIO) but requests stay recorded;
- *     after recovery memfault_resend_requests() sends them all again.
+ *  6. Postcopy paused: sends fail (-EIO) but requests stay recorded (and
+ *     queued ones stay queued); after recovery memfault_send_queued() sends
+ *     the queue and memfault_resend_requests() can send every request in
+ *     flight again.
  *  7. The end: memfault_engine_end() when every page is in place (bits
  *     cleared, later exits RETRY); memfault_engine_fail() when the
  *     migration failed; memfault_engine_shutdown() / _free() to tear down.
@@ -151,9 +155,20 @@ MemfaultStatus memfault_kvm_probe(int kvm_fd, MemfaultKvmSupport *out);
  *
  * Threads: every function may be called from any thread unless it says
  * otherwise; none takes or needs the BQL; none calls back into QEMU except
- * through ops->send_request and ops->wait_begin, always with no engine lock
- * held (so that they may call the engine again).  A given vCPU index must be driven by
- * one thread at a time (its vCPU thread).
+ * through the ops, always with no engine lock held (so that they may call
+ * the engine again, except memfault_engine_end/fail/shutdown: see below).
+ * A given vCPU index must be driven by one thread at a time (its vCPU
+ * thread).
+ *
+ * Callbacks on vCPU threads (ops->requests_queued, ops->wait_begin) are made
+ * only while demand paging runs, and memfault_engine_end(), _fail() and
+ * _shutdown() return only after every such callback in progress has
+ * returned: after them, no vCPU thread is inside the VMM's callbacks, so the
+ * VMM may tear down what those use.  (A callback must therefore not call
+ * them.)  ops->send_request is not covered: it runs on the threads that
+ * call memfault_send_queued(), memfault_request_page() or
+ * memfault_resend_requests() (and, without ops->requests_queued, on vCPU
+ * threads), which the VMM joins itself.
  */
 
 typedef struct MemfaultEngine MemfaultEngine;
@@ -182,6 +197,17 @@ typedef struct MemfaultOps {
      * counts a userfault, and ends it when it places the page.
      */
     void (*wait_begin)(void *opaque, const char *idstr, uint64_t offset, uint32_t vcpu);
+    /*
+     * Optional (NULL: vCPU threads send their own requests).  When set, a
+     * vCPU thread never calls send_request: memfault_vcpu_handle_exit()
+     * queues the request it creates and calls this, on the vCPU thread, when
+     * the queue was empty; the VMM's sender thread then calls
+     * memfault_send_queued().  It must not block (QEMU writes an eventfd):
+     * a vCPU thread must never wait for network I/O, which a kick cannot
+     * interrupt.  Requests created by memfault_request_page() are still sent
+     * by its caller, which is expected to be the sender thread.
+     */
+    void (*requests_queued)(void *opaque);
 } MemfaultOps;
 
 typedef struct MemfaultConfig {
@@ -328,6 +354,18 @@ MemfaultStatus memfault_page_arrived(MemfaultEngine *e, const char *idstr, uint6
 MemfaultStatus memfault_page_arrived_host(MemfaultEngine *e, const void *host, uint64_t len);
 
 /*
+ * The sender thread (ops->requests_queued was called): send the queued
+ * requests through ops->send_request, oldest first.  One thread at a time.
+ * Returns MEMFAULT_OK (the queue is empty; also when nothing was queued),
+ * MEMFAULT_ESEND (a send failed: that request and every later one stay
+ * queued, in order, for the next call; e.g. postcopy paused, call again
+ * after recovery), MEMFAULT_RETRY, MEMFAULT_FAILED or MEMFAULT_SHUTDOWN
+ * (demand paging is over: the queue was dropped, nothing sent),
+ * MEMFAULT_EINVAL.
+ */
+MemfaultStatus memfault_send_queued(MemfaultEngine *e);
+
+/*
  * Postcopy recovery: send every request still in flight again (coalesced
  * into runs of up to readahead_pages).  Returns MEMFAULT_OK, MEMFAULT_ESEND
  * (some sends failed; they stay recorded), MEMFAULT_EINVAL.
@@ -337,6 +375,8 @@ MemfaultStatus memfault_resend_requests(MemfaultEngine *e);
 /*
  * Every page is in place (postcopy END): clear every bit, later exits
  * return MEMFAULT_RETRY, waiting vCPUs wake with MEMFAULT_RETRY.
+ * These three return once no vCPU thread is inside an ops callback (see
+ * "Threads" above), and drop the send queue.
  */
 MemfaultStatus memfault_engine_end(MemfaultEngine *e);
 /* The migration failed: waits end and later exits return MEMFAULT_FAILED. */
@@ -350,6 +390,7 @@ typedef struct MemfaultStats {
     uint64_t exits;              /* memory-fault exits handled */
     uint64_t exits_present;      /* ... whose page was already present */
     uint64_t requests_sent;      /* send_request calls that returned 0 */
+    uint64_t requests_queued;    /* requests vCPUs queued for the sender */
     uint64_t requests_failed;    /* send_request calls that failed */
     uint64_t pages_requested;    /* block pages named by successful sends */
     uint64_t requests_joined;    /* faults that joined another thread's in-flight
@@ -370,7 +411,8 @@ typedef struct MemfaultStats {
 
 typedef struct MemfaultVcpuStats {
     uint64_t exits;
-    uint64_t requests_sent;
+    uint64_t requests_sent;      /* requests this vCPU created: sent itself,
+                                    or queued for the sender thread */
     uint64_t requests_joined;    /* faults that joined a request of another thread */
     uint64_t waits;
     uint64_t blocked_ns;         /* time from exits to the end of their waits, however

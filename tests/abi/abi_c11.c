@@ -20,11 +20,17 @@ static void wait_begin(void *opaque, const char *idstr, uint64_t offset,
     (void)opaque, (void)idstr, (void)offset, (void)vcpu;
 }
 
+static void requests_queued(void *opaque)
+{
+    (void)opaque;
+}
+
 int main(void)
 {
     MemfaultKvmSupport s;
     MemfaultConfig config = { .max_vcpus = 1 };
-    MemfaultOps ops = { .send_request = send_request, .wait_begin = wait_begin };
+    MemfaultOps ops = { .send_request = send_request, .wait_begin = wait_begin,
+                        .requests_queued = requests_queued };
     MemfaultEngine *e;
 
     memset(&s, 0, sizeof(s));
@@ -36,7 +42,11 @@ int main(void)
         fprintf(stderr, "no engine from C\n");
         return 1;
     }
+    if (memfault_send_queued(e) != MEMFAULT_OK) {
+        fprintf(stderr, "an empty send queue is not OK\n");
+        return 1;
+    }
     memfault_engine_free(e);
     printf("%s\n", memfault_status_str(MEMFAULT_UNSUPPORTED));
-    return MEMFAULT_ABI_VERSION == 2 ? 0 : 1;
+    return MEMFAULT_ABI_VERSION == 3 ? 0 : 1;
 }

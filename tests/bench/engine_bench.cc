@@ -87,7 +87,7 @@ void BM_Engine(benchmark::State &state) {
     const std::uint64_t pages = per_thread * static_cast<std::uint64_t>(threads);
     if (state.thread_index() == 0) {
         MemfaultConfig c{static_cast<std::uint32_t>(threads), 0, 0};
-        MemfaultOps ops{send_nothing, nullptr};
+        MemfaultOps ops{send_nothing, nullptr, nullptr};
         if (memfault_engine_new(&c, &ops, nullptr, &g_engine) != MEMFAULT_OK ||
             memfault_block_add(g_engine, "pc.ram", pages * kPage, kPage) != MEMFAULT_OK ||
             memfault_slot_add(g_engine, 0, 0, pages * kPage, nullptr, "pc.ram", 0) != MEMFAULT_OK ||

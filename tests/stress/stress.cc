@@ -12,10 +12,14 @@
 //  - every status is one the ABI documents for that call;
 //  - at the end of a round, every userfault bit equals "not arrived" in every
 //    slot (seeding, hot-plug and arrivals raced but agree);
-//  - teardown (shutdown, fail, or free) while vCPUs wait returns them all.
+//  - teardown (shutdown, fail, or free) while vCPUs wait returns them all;
+//  - in the rounds with a sender thread (ops->requests_queued, as QEMU runs
+//    it), no vCPU thread ever sends, and no callback comes after the teardown
+//    returned.
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -68,8 +72,15 @@ const char *kIds[] = {"ram", "huge", "hot"};
 const std::uint64_t kPsize[] = {kPage, kHuge, kPage};
 const std::uint64_t kNpages[] = {kRamPages, kHugePages, kHotPages};
 
+thread_local bool t_vcpu = false; // this thread is a vCPU thread
+
 // The fake migration source plus what it placed.
 struct Source {
+    bool queued = false;                 // vCPUs queue, sender_thread() sends
+    std::atomic<bool> torn_down{false};  // teardown returned: no callback may follow
+    std::mutex qmu;
+    std::condition_variable qcv;
+    bool qpending = false; // guarded by qmu: requests_queued was called
     std::mutex mu;
     std::deque<Req> queue;       // requests received, served in random order
     std::atomic<unsigned> drop_permille{20};
@@ -90,6 +101,7 @@ struct Source {
               "misaligned request %s+%#llx len %#llx", id, (unsigned long long)off,
               (unsigned long long)len);
         CHECK(off + len <= kNpages[b] * kPsize[b], "request past the block end");
+        CHECK(!(s->queued && t_vcpu), "a vCPU thread sent a request with a sender thread");
         s->sends++;
         thread_local std::minstd_rand r(std::hash<std::thread::id>{}(std::this_thread::get_id()));
         if (r() % 1000 < s->drop_permille.load(std::memory_order_relaxed))
@@ -97,6 +109,20 @@ struct Source {
         std::lock_guard<std::mutex> l(s->mu);
         s->queue.push_back({b, off, len});
         return 0;
+    }
+
+    static void queued_cb(void *opaque) {
+        auto *s = static_cast<Source *>(opaque);
+        CHECK(!s->torn_down.load(), "requests_queued after the teardown returned");
+        {
+            std::lock_guard<std::mutex> l(s->qmu);
+            s->qpending = true;
+        }
+        s->qcv.notify_one();
+    }
+
+    static void wait_cb(void *opaque, const char *, std::uint64_t, std::uint32_t) {
+        CHECK(!static_cast<Source *>(opaque)->torn_down.load(), "wait_begin after the teardown returned");
     }
 
     // Place one block page and tell the engine, like ram_load_postcopy.
@@ -128,6 +154,7 @@ std::uint64_t gpa_of(int b, std::uint64_t byte_off) {
 
 void vcpu_loop(Round &R, std::uint32_t v, std::uint64_t seed);
 void vcpu_thread(Round &R, std::uint32_t v, std::uint64_t seed) {
+    t_vcpu = true;
     vcpu_loop(R, v, seed);
     R.vcpu_done[v].store(true, std::memory_order_release);
 }
@@ -221,6 +248,20 @@ void background_thread(Round &R, std::uint64_t seed) {
     }
 }
 
+// QEMU's fault thread as the sender: woken by requests_queued, sends the
+// queue; a failed send (paused) is tried again later.
+void sender_thread(Round &R) {
+    while (!R.stop_helpers.load(std::memory_order_relaxed)) {
+        {
+            std::unique_lock<std::mutex> l(R.src.qmu);
+            R.src.qcv.wait_for(l, std::chrono::milliseconds(1), [&] { return R.src.qpending; });
+            R.src.qpending = false;
+        }
+        MemfaultStatus s = memfault_send_queued(R.e);
+        CHECK(s == MEMFAULT_OK || s == MEMFAULT_ESEND, "send_queued: %s", memfault_status_str(s));
+    }
+}
+
 void kicker_thread(Round &R, std::uint64_t seed) {
     std::mt19937_64 rng(seed);
     while (!R.stop_helpers.load(std::memory_order_relaxed)) {
@@ -291,11 +332,12 @@ void check_bitmap(Round &R, std::uint32_t slot, int b, std::uint64_t block_off) 
 
 enum class Teardown { kShutdown, kFail, kFree };
 
-void run_round(std::uint64_t seed, double seconds, std::uint32_t readahead, Teardown how) {
+void run_round(std::uint64_t seed, double seconds, std::uint32_t readahead, Teardown how, bool queued) {
     Round R;
     R.readahead = readahead;
+    R.src.queued = queued;
     MemfaultConfig c{kVcpus, 0, readahead};
-    MemfaultOps ops{&Source::send_cb, nullptr};
+    MemfaultOps ops{&Source::send_cb, &Source::wait_cb, queued ? &Source::queued_cb : nullptr};
     if (memfault_engine_new(&c, &ops, &R.src, &R.e) != MEMFAULT_OK) {
         CHECK(false, "engine_new");
         return;
@@ -334,6 +376,8 @@ void run_round(std::uint64_t seed, double seconds, std::uint32_t readahead, Tear
     helpers.emplace_back(kicker_thread, std::ref(R), seed + 3);
     helpers.emplace_back(misc_thread, std::ref(R), seed + 4);
     helpers.emplace_back(hotplug_thread, std::ref(R), seed + 5);
+    if (queued)
+        helpers.emplace_back(sender_thread, std::ref(R));
 
     std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
 
@@ -358,6 +402,7 @@ void run_round(std::uint64_t seed, double seconds, std::uint32_t readahead, Tear
     memfault_get_stats(R.e, &st);
     if (how == Teardown::kFree) {
         memfault_engine_free(R.e); // returns only once every waiter has left
+        R.src.torn_down = true;
         for (auto &t : vcpus)
             t.join();
         R.e = nullptr;
@@ -370,14 +415,15 @@ void run_round(std::uint64_t seed, double seconds, std::uint32_t readahead, Tear
         check_bitmap(R, 10, 2, 0);
         CHECK((how == Teardown::kShutdown ? memfault_engine_shutdown(R.e) : memfault_engine_fail(R.e)) == MEMFAULT_OK,
               "teardown");
+        R.src.torn_down = true; // vCPUs still run into exits: they must call nothing back
         for (auto &t : vcpus)
             t.join();
         memfault_engine_free(R.e);
     }
-    std::printf("round seed=%llu readahead=%u teardown=%d: faults=%llu resumes=%llu kicked=%llu "
+    std::printf("round seed=%llu readahead=%u teardown=%d queued=%d: faults=%llu resumes=%llu kicked=%llu "
                 "exits=%llu sent=%llu failed=%llu joined=%llu arrived=%llu dup=%llu unreq=%llu "
                 "resends=%llu inflight=%llu p50=%lluns p99=%lluns max=%lluns waiting-at-teardown=%llu\n",
-                (unsigned long long)seed, readahead, static_cast<int>(how),
+                (unsigned long long)seed, readahead, static_cast<int>(how), queued,
                 (unsigned long long)R.faults.load(), (unsigned long long)R.resumes.load(),
                 (unsigned long long)R.kicked.load(), (unsigned long long)st.exits,
                 (unsigned long long)st.requests_sent, (unsigned long long)st.requests_failed,
@@ -424,7 +470,8 @@ int main(int argc, char **argv) {
     const std::uint32_t ra[] = {0, 4, 1, 8};
     const int rounds = 6;
     for (int r = 0; r < rounds; r++)
-        run_round(seed + static_cast<std::uint64_t>(r) * 1000, seconds / rounds, ra[r % 4], how[r % 3]);
+        run_round(seed + static_cast<std::uint64_t>(r) * 1000, seconds / rounds, ra[r % 4], how[r % 3],
+                  r % 2 == 1);
     CHECK(g_joined > 0, "no fault ever joined another in %d rounds", rounds);
     done = true;
     watchdog.join();

@@ -9,10 +9,12 @@
 // The destructor fails the test if an expected request never came.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -57,7 +59,13 @@ public:
             ADD_FAILURE() << "expected request never sent: " << e.req;
     }
 
-    MemfaultOps ops() const { return MemfaultOps{&FakeSource::send_cb, &FakeSource::wait_cb}; }
+    MemfaultOps ops() const {
+        return MemfaultOps{&FakeSource::send_cb, &FakeSource::wait_cb, nullptr};
+    }
+    // The ops of a VMM with a sender thread: vCPU threads only queue.
+    MemfaultOps ops_queued() const {
+        return MemfaultOps{&FakeSource::send_cb, &FakeSource::wait_cb, &FakeSource::queued_cb};
+    }
     void *opaque() { return this; }
 
     void expect(const std::string &idstr, std::uint64_t off, std::uint64_t len, int ret = 0) {
@@ -87,9 +95,19 @@ public:
         return expected_.empty();
     }
 
+    // The thread of each request in requests(), in the same order.
+    std::vector<std::thread::id> senders() const {
+        std::lock_guard<std::mutex> l(mu_);
+        return senders_;
+    }
+    // How many times ops->requests_queued was called.
+    int notifications() const { return notifications_.load(); }
+
     // Runs (outside the fake's lock) after a request is accepted; its return
     // value replaces the configured one.
     std::function<int(const Request &)> on_send;
+    // Runs (outside the fake's lock) in ops->wait_begin / ops->requests_queued.
+    std::function<void()> on_wait, on_queued;
 
 private:
     struct Expected {
@@ -102,8 +120,18 @@ private:
     }
     static void wait_cb(void *opaque, const char *idstr, std::uint64_t off, std::uint32_t vcpu) {
         auto *self = static_cast<FakeSource *>(opaque);
-        std::lock_guard<std::mutex> l(self->mu_);
-        self->waits_.push_back(Wait{idstr, off, vcpu});
+        {
+            std::lock_guard<std::mutex> l(self->mu_);
+            self->waits_.push_back(Wait{idstr, off, vcpu});
+        }
+        if (self->on_wait)
+            self->on_wait();
+    }
+    static void queued_cb(void *opaque) {
+        auto *self = static_cast<FakeSource *>(opaque);
+        self->notifications_++;
+        if (self->on_queued)
+            self->on_queued();
     }
 
     int send(const Request &r) {
@@ -111,6 +139,7 @@ private:
         {
             std::lock_guard<std::mutex> l(mu_);
             log_.push_back(r);
+            senders_.push_back(std::this_thread::get_id());
             bool matched = false;
             for (auto it = expected_.begin(); it != expected_.end(); ++it) {
                 if (it->req == r) {
@@ -137,6 +166,8 @@ private:
     std::vector<Expected> expected_;
     std::vector<Request> log_;
     std::vector<Wait> waits_;
+    std::vector<std::thread::id> senders_;
+    std::atomic<int> notifications_{0};
     bool allow_any_ = false;
     int any_ret_ = 0;
 };

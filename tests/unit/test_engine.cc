@@ -26,10 +26,10 @@ protected:
     void SetUp() override { create(0); }
     void TearDown() override { memfault_engine_free(e); }
 
-    void create(std::uint32_t readahead) {
+    void create(std::uint32_t readahead, bool queued = false) {
         memfault_engine_free(e);
         MemfaultConfig c{kVcpus, 0, readahead};
-        MemfaultOps ops = src.ops();
+        MemfaultOps ops = queued ? src.ops_queued() : src.ops();
         ASSERT_EQ(memfault_engine_new(&c, &ops, src.opaque(), &e), MEMFAULT_OK);
         // pc.ram: 64 MiB of 4K pages over two slots; huge: 8 MiB of 2M pages.
         ASSERT_EQ(memfault_block_add(e, "pc.ram", 64 * kMiB, kPage), MEMFAULT_OK);
@@ -365,7 +365,7 @@ TEST_F(Engine, BadArrivalsAndRegistrations) {
 }
 
 TEST_F(Engine, ConfigValidation) {
-    MemfaultOps ops = src.ops(), none{nullptr, nullptr};
+    MemfaultOps ops = src.ops(), none{nullptr, nullptr, nullptr};
     MemfaultEngine *x = nullptr;
     MemfaultConfig ok{1, 0, 0};
     EXPECT_EQ(memfault_engine_new(nullptr, &ops, nullptr, &x), MEMFAULT_EINVAL);
@@ -541,3 +541,112 @@ TEST_F(Engine, StatsAreReadableWhileBusy) {
 }
 
 } // namespace
+
+// A VMM with a sender thread (ops->requests_queued, QEMU's fault thread): a
+// vCPU thread queues its requests and never sends; the sender sends them.
+class EngineQueued : public Engine {
+protected:
+    void SetUp() override { create(0, true); }
+};
+
+TEST_F(EngineQueued, VcpuThreadsQueueAndTheSenderSends) {
+    EXPECT_EQ(fault(0, 0x5000), MEMFAULT_WAIT);
+    EXPECT_EQ(fault(1, 0x6000), MEMFAULT_WAIT);
+    EXPECT_EQ(fault(2, 0x5000), MEMFAULT_WAIT) << "joins the queued request";
+    EXPECT_EQ(src.count(), 0u) << "a vCPU thread sent a request";
+    EXPECT_EQ(src.notifications(), 1) << "the sender is told once per empty queue";
+    const std::vector<Wait> want{{"pc.ram", 0x5000, 0}, {"pc.ram", 0x6000, 1}, {"pc.ram", 0x5000, 2}};
+    EXPECT_EQ(src.waits(), want) << "waits begin when queued, not when sent";
+
+    src.expect("pc.ram", 0x5000, kPage);
+    src.expect("pc.ram", 0x6000, kPage);
+    std::thread sender([&] { EXPECT_EQ(memfault_send_queued(e), MEMFAULT_OK); });
+    const std::thread::id sender_id = sender.get_id();
+    sender.join();
+    const std::vector<Request> order{{"pc.ram", 0x5000, kPage}, {"pc.ram", 0x6000, kPage}};
+    EXPECT_EQ(src.requests(), order) << "oldest first";
+    for (const auto &id : src.senders())
+        EXPECT_EQ(id, sender_id);
+    EXPECT_EQ(memfault_send_queued(e), MEMFAULT_OK) << "nothing left";
+    EXPECT_EQ(src.count(), 2u);
+
+    src.expect("pc.ram", 0x7000, kPage);
+    EXPECT_EQ(fault(3, 0x7000), MEMFAULT_WAIT);
+    EXPECT_EQ(src.notifications(), 2) << "the queue was empty again";
+    EXPECT_EQ(memfault_send_queued(e), MEMFAULT_OK);
+
+    auto s = stats();
+    EXPECT_EQ(s.requests_queued, 3u);
+    EXPECT_EQ(s.requests_sent, 3u);
+    EXPECT_EQ(s.requests_joined, 1u);
+    MemfaultVcpuStats vs;
+    ASSERT_EQ(memfault_get_vcpu_stats(e, 1, &vs), MEMFAULT_OK);
+    EXPECT_EQ(vs.requests_sent, 1u) << "a vCPU's requests count whoever sent them";
+    EXPECT_EQ(arrive(0x5000), MEMFAULT_OK);
+    EXPECT_EQ(memfault_vcpu_wait(e, 0, kBound), MEMFAULT_ARRIVED);
+    EXPECT_EQ(memfault_vcpu_wait(e, 2, kBound), MEMFAULT_ARRIVED);
+}
+
+TEST_F(EngineQueued, AFailedSendKeepsItAndEverythingAfterInOrder) {
+    EXPECT_EQ(fault(0, 0x10000), MEMFAULT_WAIT);
+    EXPECT_EQ(fault(1, 0x11000), MEMFAULT_WAIT);
+    src.expect("pc.ram", 0x10000, kPage, -EIO); // postcopy paused
+    EXPECT_EQ(memfault_send_queued(e), MEMFAULT_ESEND);
+    EXPECT_EQ(src.count(), 1u) << "nothing is sent after a failure";
+    EXPECT_EQ(stats().requests_failed, 1u);
+    EXPECT_EQ(stats().inflight, 2u);
+    src.expect("pc.ram", 0x10000, kPage); // recovered
+    src.expect("pc.ram", 0x11000, kPage);
+    EXPECT_EQ(memfault_send_queued(e), MEMFAULT_OK);
+    EXPECT_TRUE(src.all_expected_seen());
+    const std::vector<Request> order{
+        {"pc.ram", 0x10000, kPage}, {"pc.ram", 0x10000, kPage}, {"pc.ram", 0x11000, kPage}};
+    EXPECT_EQ(src.requests(), order);
+}
+
+TEST_F(EngineQueued, TheEndDropsTheQueue) {
+    EXPECT_EQ(fault(0, 0x20000), MEMFAULT_WAIT);
+    EXPECT_EQ(memfault_engine_end(e), MEMFAULT_OK);
+    EXPECT_EQ(memfault_vcpu_wait(e, 0, kBound), MEMFAULT_RETRY);
+    EXPECT_EQ(memfault_send_queued(e), MEMFAULT_RETRY);
+    EXPECT_EQ(src.count(), 0u) << "a request sent after the end";
+}
+
+// The teardown contract: once end/fail/shutdown returned, no vCPU thread is
+// inside a callback, because the VMM frees what they use right after (QEMU:
+// the fault thread's eventfd, postcopy's blocktime state).
+TEST_F(EngineQueued, EndWaitsForCallbacksInProgress) {
+    for (bool in_wait_begin : {false, true}) {
+        create(0, true);
+        std::atomic<bool> inside{false}, release{false}, ended{false};
+        auto block = [&] {
+            inside = true;
+            while (!release)
+                std::this_thread::yield();
+        };
+        src.on_queued = in_wait_begin ? std::function<void()>() : block;
+        src.on_wait = in_wait_begin ? block : std::function<void()>();
+        std::thread vcpu([&] { EXPECT_EQ(fault(0, 0x30000), MEMFAULT_WAIT); });
+        while (!inside)
+            std::this_thread::yield();
+        std::thread ender([&] {
+            EXPECT_EQ(memfault_engine_fail(e), MEMFAULT_OK);
+            ended = true;
+        });
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        EXPECT_FALSE(ended) << "fail() returned while a vCPU was in "
+                            << (in_wait_begin ? "wait_begin" : "requests_queued");
+        release = true;
+        vcpu.join();
+        ender.join();
+        EXPECT_TRUE(ended);
+        src.on_queued = nullptr;
+        src.on_wait = nullptr;
+        // After the end nothing calls back.
+        const int before = src.notifications();
+        const std::size_t waits = src.waits().size();
+        EXPECT_EQ(fault(1, 0x31000), MEMFAULT_FAILED);
+        EXPECT_EQ(src.notifications(), before);
+        EXPECT_EQ(src.waits().size(), waits);
+    }
+}
