@@ -10,9 +10,13 @@
  *       pages whose bit is set, with the right gpa/size/flags, for reads,
  *       writes and instruction fetches; clearing the bit lets the vCPU go
  *       on; pages mapped before the flag was turned on exit afterwards;
- *       a slot without the flag is unaffected; an unreadable bitmap gives a
- *       bare EFAULT; invalid flag combinations give EINVAL; only 4 KiB
- *       mappings while the flag is on, huge ones again after it is off.  Without it
+ *       a slot without the flag is unaffected; a page re-armed by setting
+ *       its bit and then discarding it exits again; flags-only updates
+ *       that keep the flag (dirty logging on/off) and moving a slot keep
+ *       the exits; deleting a slot succeeds whatever its bitmap field
+ *       holds; an unreadable bitmap gives a bare EFAULT; invalid flag
+ *       combinations give EINVAL; only 4 KiB mappings while the flag is
+ *       on, huge ones again after it is off.  Without it
  *       (stock kernel): reports the capability absent and checks that the
  *       flag is rejected.  --expect makes the absence/presence a failure.
  *
@@ -423,6 +427,57 @@ static void check_flag_validation(struct vm *vm)
 }
 
 
+/*
+ * A moved slot keeps exiting, at its new address; deleting a slot with
+ * KVM_MEM_USERFAULT succeeds whatever its bitmap field holds (a delete must
+ * not fail over the bitmap of a slot it drops).
+ */
+static void check_move_and_delete(struct vm *vm, struct vcpu *v)
+{
+	struct data_slot d = data_slot_new();
+	void *bogus[] = { NULL, (char *)d.bitmap + 4, (void *)0xffff800000000000ul };
+	const char *what[] = { "NULL", "misaligned", "kernel-address" };
+	uint64_t from = 0xa00000, to = 0xc00000;
+	int r;
+
+	bit_set(d.bitmap, 0);
+	r = set_region(vm->fd, 6, MEMFAULT_KVM_MEM_USERFAULT, from, DATA_PAGES * PAGE,
+		       d.mem, d.bitmap);
+	if (r)
+		die("userfault memslot to move: %s", strerror(r));
+	r = set_region(vm->fd, 6, MEMFAULT_KVM_MEM_USERFAULT, to, DATA_PAGES * PAGE,
+		       d.mem, d.bitmap);
+	tap(r == 0, "KVM_MEM_USERFAULT slot moved, keeping the flag and the bitmap (got %d)", r);
+	vcpu_start(v, CODE_GPA, to, to + PAGE, PAGE, false);
+	r = vcpu_run(v);
+	tap(r == EFAULT && v->run->exit_reason == MF_EXIT_MEMORY_FAULT &&
+	    mf(v)->flags == MEMFAULT_KVM_MEMORY_EXIT_FLAG_USERFAULT && mf(v)->gpa == to,
+	    "moved slot: exit at the new address (r=%d, exit reason %u, gpa %#llx)",
+	    r, v->run->exit_reason, (unsigned long long)mf(v)->gpa);
+	bit_clear(d.bitmap, 0);
+	r = vcpu_run(v);
+	tap(r == 0 && is_io_exit(v, DONE_PORT),
+	    "moved slot: the read completes once the bit is cleared (r=%d, exit %u)",
+	    r, v->run->exit_reason);
+	r = set_region(vm->fd, 6, 0, to, 0, d.mem, NULL);
+	tap(r == 0, "moved slot deleted (got %d)", r);
+
+	for (unsigned int i = 0; i < sizeof(bogus) / sizeof(bogus[0]); i++) {
+		r = set_region(vm->fd, 6, MEMFAULT_KVM_MEM_USERFAULT, from,
+			       DATA_PAGES * PAGE, d.mem, d.bitmap);
+		if (r)
+			die("userfault memslot to delete: %s", strerror(r));
+		r = set_region(vm->fd, 6, MEMFAULT_KVM_MEM_USERFAULT, from, 0, d.mem,
+			       bogus[i]);
+		tap(r == 0, "delete with KVM_MEM_USERFAULT and a %s bitmap succeeds (got %d)",
+		    what[i], r);
+		if (r)
+			set_region(vm->fd, 6, 0, from, 0, d.mem, NULL);
+	}
+	munmap(d.mem, DATA_PAGES * PAGE);
+	free(d.bitmap);
+}
+
 /* ---- Mapping sizes, from the VM's binary stats ---------------------------- */
 
 /* The VM statistic @name (e.g. "pages_2m"), or -1 if KVM does not have it. */
@@ -525,6 +580,7 @@ static int functional_present(void)
 	tap(true, "KVM_CAP_USERFAULT (%d) reported: %d", MEMFAULT_KVM_CAP_USERFAULT,
 	    ioctl(kvm_fd, KVM_CHECK_EXTENSION, MEMFAULT_KVM_CAP_USERFAULT));
 	check_flag_validation(&vm);
+	check_move_and_delete(&vm, &v);
 
 	/* Reads: every third page marked, the flag on from the start. */
 	for (unsigned long i = 0; i < DATA_PAGES; i++) {
@@ -569,6 +625,30 @@ static int functional_present(void)
 		       DATA_PAGES * PAGE, d.mem, d.bitmap);
 	expect[0] = ~0ul;
 	touch_all("reads of pages mapped before the flag was turned on", &v, &d, false, expect);
+
+	/*
+	 * Every page is mapped now.  Re-arm single pages the documented way:
+	 * set the bit, then discard the page, which is what takes KVM's
+	 * mapping away.  Flags-only updates that keep the flag (dirty logging
+	 * on, then off) must keep the exits coming.
+	 */
+	for (int pass = 0; pass < 2; pass++) {
+		uint32_t flags = MEMFAULT_KVM_MEM_USERFAULT | (pass ? 0 : KVM_MEM_LOG_DIRTY_PAGES);
+		char what[128];
+
+		r = set_region(vm.fd, 1, flags, DATA_GPA, DATA_PAGES * PAGE, d.mem, d.bitmap);
+		tap(r == 0, "flags-only update keeping KVM_MEM_USERFAULT, dirty logging %s (got %d)",
+		    pass ? "off" : "on", r);
+		for (unsigned long i = pass; i < DATA_PAGES; i += 5) {
+			bit_set(d.bitmap, i);
+			if (madvise(d.mem + i * PAGE, PAGE, MADV_DONTNEED))
+				die("MADV_DONTNEED");
+		}
+		expect[0] = d.bitmap[0];
+		snprintf(what, sizeof(what), "%s of pages re-armed (bit set, then discarded), dirty logging %s",
+			 pass ? "writes" : "reads", pass ? "off" : "on");
+		touch_all(what, &v, &d, pass, expect);
+	}
 
 	/* Instruction fetch from a marked page. */
 	unsigned long xp = 40;
