@@ -20,6 +20,15 @@ Scenarios (--scenario):
   kill     SIGKILL the source while postcopy is active: the destination must
            reach postcopy-paused, keep answering QMP (also commands that need
            the vCPU, which may be waiting for a page) and quit in bounded time
+  stall    postcopy runs through a TCP proxy that stops reading the return
+           path (the destination's page requests) until the destination's
+           socket is full, as with a source that stopped reading or a network
+           that stopped carrying them; then the destination must answer stop,
+           HMP info registers (run on the vCPU) and quit within 2 s each: a
+           vCPU thread never waits for the network.  The migration runs over
+           Unix sockets, where unread data counts against the writer's send
+           buffer: with --wmem-default small, a few unread requests fill the
+           destination's; postcopy runs at --slow-bw
   device-fail  the source has a device the destination lacks, so the
            destination fails to load the device state after postcopy began
            (QEMU 10.2's postcopy-device state): both sides report failed, the
@@ -35,6 +44,7 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -171,15 +181,32 @@ def free_port():
 
 
 class Proxy:
-    """A TCP proxy on loopback whose connections can all be cut at once."""
+    """A proxy whose connections can all be cut at once, or whose return
+    direction (target to client) can stop being read.  TCP on loopback to
+    @target (a port), or, with @unix_dir, Unix sockets: it listens on
+    @unix_dir/proxy.sock (self.uri) and connects to @target, a path.  The
+    stall scenario uses Unix sockets: there a writer's unread data counts
+    against its own send buffer, every small write a whole buffer entry, so a
+    few hundred unread page requests fill it.  (Over TCP the peer's receive
+    window and segment coalescing let thousands through first; a tiny
+    receive buffer made the kernel drop the target's acknowledgements too.)"""
 
-    def __init__(self, target_port):
-        self.target = ("127.0.0.1", target_port)
-        self.lsock = socket.socket()
-        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.lsock.bind(("127.0.0.1", 0))
+    def __init__(self, target, unix_dir=None, sndbuf=0):
+        self.stalled = threading.Event()
+        self.sndbuf = sndbuf
+        if unix_dir:
+            self.family, self.target = socket.AF_UNIX, target
+            self.lsock = socket.socket(socket.AF_UNIX)
+            path = os.path.join(unix_dir, "proxy.sock")
+            self.lsock.bind(path)
+            self.uri = f"unix:{path}"
+        else:
+            self.family, self.target = socket.AF_INET, ("127.0.0.1", target)
+            self.lsock = socket.socket()
+            self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.lsock.bind(("127.0.0.1", 0))
+            self.uri = f"tcp:127.0.0.1:{self.lsock.getsockname()[1]}"
         self.lsock.listen(8)
-        self.port = self.lsock.getsockname()[1]
         self.socks = []
         self.lock = threading.Lock()
         self.cut_done = False
@@ -191,19 +218,26 @@ class Proxy:
                 c, _ = self.lsock.accept()
             except OSError:
                 return
-            u = socket.create_connection(self.target)
+            u = socket.socket(self.family)
+            if self.sndbuf:   # the proxy's own, whatever --wmem-default says
+                for x in (c, u):
+                    x.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.sndbuf)
+            u.connect(self.target)
             with self.lock:
                 if self.cut_done:
                     c.close(); u.close()
                     continue
                 self.socks += [c, u]
-            for a, b in ((c, u), (u, c)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+            for a, b, ret in ((c, u, False), (u, c, True)):
+                threading.Thread(target=self._pump, args=(a, b, ret), daemon=True).start()
 
-    @staticmethod
-    def _pump(a, b):
+    def _pump(self, a, b, ret):
         try:
             while True:
+                if ret and self.stalled.is_set():
+                    # Stop reading, without closing anything: the target's
+                    # sends pile up, and its peer sees no end of stream.
+                    threading.Event().wait()
                 data = a.recv(1 << 16)
                 if not data:
                     break
@@ -214,6 +248,10 @@ class Proxy:
             b.shutdown(socket.SHUT_WR)
         except OSError:
             pass
+
+    def stall_return(self):
+        """Stop reading what the target sends (the return path)."""
+        self.stalled.set()
 
     def cut(self):
         """Close every connection, as a network failure would, and stop accepting."""
@@ -328,6 +366,8 @@ class Migration:
         src = Qemu(o.src_qemu, src_args, name="src", prefix=netns(o.src_netns))
         src.name = "source"
         dst_args = self.vm_args(dst_accel) + ["-incoming", "defer"]
+        if o.scenario == "stall":   # thread names, e.g. "CPU 0/KVM", for stall()
+            dst_args += ["-name", "dst,debug-threads=on"]
         if o.dst_trace:
             dst_args += ["-msg", "timestamp=on", "-D", o.dst_trace] + \
                 [a for ev in TRACE_EVENTS + (TRACE_PATH_DST if o.trace_path else ())
@@ -355,24 +395,26 @@ class Migration:
             qmp(dst, "migrate-set-capabilities", capabilities=self.caps(dest=True))
             port = free_port()
             incoming = {"exit-on-error": False} if o.scenario == "device-fail" else {}
-            qmp(dst, "migrate-incoming", uri=f"tcp:{o.dst_addr}:{port}", **incoming)
+            dst_uri = f"tcp:{o.dst_addr}:{port}"
+            if o.scenario == "stall":
+                dst_uri = "unix:" + os.path.join(dst.dir, "dst.sock")
+            qmp(dst, "migrate-incoming", uri=dst_uri, **incoming)
             qmp(src, "migrate-set-capabilities", capabilities=self.caps(dest=False))
             # Precopy must not converge: the switch to postcopy is ours to make.
             qmp(src, "migrate-set-parameters", **{"downtime-limit": 1})
             if o.postcopy_bw:
                 qmp(src, "migrate-set-parameters",
                     **{"max-postcopy-bandwidth": o.postcopy_bw * MiB})
-            if o.scenario in ("recover", "kill"):
+            if o.scenario in ("recover", "kill", "stall"):
                 # Slow postcopy down so that it is still running when the cut comes.
                 qmp(src, "migrate-set-parameters",
                     **{"max-postcopy-bandwidth": o.slow_bw * MiB})
-            uri_port = port
             if o.scenario == "recover" and o.cut == "proxy":
                 proxy = Proxy(port)
-                uri_port = proxy.port
+            if o.scenario == "stall":
+                proxy = Proxy(dst_uri[len("unix:"):], unix_dir=dst.dir, sndbuf=1 << 20)
             first = passes(src)
-            uri_host = "127.0.0.1" if proxy else o.dst_addr
-            qmp(src, "migrate", uri=f"tcp:{uri_host}:{uri_port}")
+            qmp(src, "migrate", uri=proxy.uri if proxy else dst_uri)
             self.mark("migrate (precopy) started")
             wait_status(src, ("active",), 30)
             wait_passes(src, first + o.passes, 120, BEFORE_POSTCOPY)
@@ -393,6 +435,15 @@ class Migration:
 
             if o.scenario == "kill":
                 self.kill_source()
+                ok = True
+                return
+            if o.scenario == "stall":
+                try:
+                    self.stall(proxy)
+                except TestFailure as e:
+                    log(f"stall: {e}; where the destination's threads wait:")
+                    self.log_stacks(self.dst)
+                    raise
                 ok = True
                 return
             if o.scenario == "recover":
@@ -557,9 +608,30 @@ class Migration:
         os.unlink(path)
         self.result["integrity"] = verdict
         self.mark(f"integrity ok on the source: {verdict}")
+        self.cont_failed_destination()
         qmp(dst, "quit")
         check(dst.wait_exit(30) == 0, "destination did not quit cleanly")
         self.mark("destination quit")
+
+    def cont_failed_destination(self):
+        """`cont` on a destination whose postcopy failed: most of the guest's
+        RAM never arrived, so its guest must not run.  With memfault the
+        missing pages stay marked: the first touch stops the VM with an
+        error.  (Without, once userfaultfd is gone, they read as zeros.)"""
+        dst = self.dst
+        try:
+            qmp(dst, "cont")
+        except TestFailure as e:
+            self.mark(f"destination: cont refused after the failure: {e}")
+            return
+        n = passes(dst)
+        time.sleep(3)
+        st = qmp(dst, "query-status")["status"]
+        self.result["cont_after_failure"] = st
+        self.mark(f"destination: cont after the failure; VM {st}, {passes(dst) - n} guest passes")
+        check(st != "running",
+              f"the destination ran its guest for 3 s after its postcopy failed ({passes(dst) - n} "
+              "passes) on memory that never arrived")
 
     def wait_for_exits(self, seconds):
         """With --expect-exits, wait up to @seconds for the destination's first
@@ -570,6 +642,95 @@ class Migration:
             if mf.get("exits", 0) > 0:
                 return
             time.sleep(0.05)
+
+    @staticmethod
+    def threads(pid):
+        """[(tid, name, kernel stack)] of process @pid (root only)."""
+        out = []
+        for tid in sorted(os.listdir(f"/proc/{pid}/task"), key=int):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                    name = f.read().strip()
+                with open(f"/proc/{pid}/task/{tid}/stack") as f:
+                    stack = f.read()
+            except OSError:
+                continue
+            out.append((int(tid), name, stack))
+        return out
+
+    def log_stacks(self, q):
+        """Where every thread of @q waits: kernel stacks, then gdb's user
+        stacks (minutes under the rig's TCG: only on a failure)."""
+        if not q.proc or q.proc.poll() is not None:
+            return
+        for tid, name, stack in self.threads(q.proc.pid):
+            log(f"--- {q.name} thread {tid} ({name}) ---\n{stack.rstrip()}")
+        try:
+            out = subprocess.run(["gdb", "-nx", "-batch", "-p", str(q.proc.pid),
+                                  "-ex", "set pagination off", "-ex", "thread apply all bt 20"],
+                                 capture_output=True, text=True, timeout=150).stdout
+        except (OSError, subprocess.TimeoutExpired) as e:
+            out = f"(gdb: {e})"
+        log(f"--- {q.name}: gdb thread apply all bt ---\n" +
+            "\n".join(l for l in out.splitlines() if l and not l.startswith(("[New LWP", "warning:"))))
+
+    def stall(self, proxy):
+        """The return path stops being read: the destination's page requests
+        pile up until its socket is full and a send blocks (a thread sleeps in
+        the kernel waiting for buffer space).  That thread must not be a vCPU
+        thread, and stop, info registers and quit must each answer within 2 s."""
+        o, dst = self.o, self.dst
+        self.wait_for_exits(5)
+        proxy.stall_return()
+        self.mark("the proxy stopped reading the return path")
+        # A sender sleeping for buffer space: Unix sockets wait in
+        # sock_alloc_send_pskb() (sock_wait_for_wmem() may be inlined), TCP
+        # in sk_stream_wait_memory().
+        waits = ("sock_alloc_send_pskb", "sock_wait_for_wmem", "sk_stream_wait_memory")
+        t, senders = time.monotonic(), []
+        while time.monotonic() - t < 90:
+            senders = [(tid, name) for tid, name, stack in self.threads(dst.proc.pid)
+                       if any(w in stack for w in waits)]
+            if senders or status(dst) != "postcopy-active":
+                break
+            time.sleep(0.2)
+        mf = qmp(dst, "query-migrate").get("postcopy-memfault") or {}
+        self.result["dst_info"] = qmp(dst, "query-migrate")
+        check(senders, f"no destination thread blocked in a send within 90 s of the stall "
+                       f"(migration {status(dst)}; memfault {mf})")
+        names = ", ".join(f"{name} ({tid})" for tid, name in senders)
+        self.result["blocked_senders"] = names
+        self.mark(f"the destination's return path is full: blocked in a send: {names}; "
+                  f"{mf.get('exits')} memory-fault exits, {mf.get('requests')} requests sent")
+        vcpus = [name for _, name in senders if name.startswith("CPU ")]
+        check(not vcpus, f"a vCPU thread is blocked in a network send: {', '.join(vcpus)}")
+        time.sleep(1)   # let a vCPU run into the next missing page
+        dst._qmp.settimeout(2)
+        steps = {}
+        try:
+            for name, cmd, args in (("stop", "stop", {}),
+                                    ("info registers", "human-monitor-command",
+                                     {"command-line": "info registers"})):
+                t = time.monotonic()
+                r = qmp(dst, cmd, **args)
+                steps[name] = time.monotonic() - t
+                if name == "stop":
+                    st = qmp(dst, "query-status")["status"]
+                    check(st == "paused", f"destination: {st} after stop")
+                else:
+                    check("EIP=" in r or "RIP=" in r, f"info registers gave {r[:200]!r}")
+                self.mark(f"destination: {name} answered in {steps[name]:.2f} s")
+            t = time.monotonic()
+            try:
+                dst.qmp("quit")
+            except (OSError, TestFailure):
+                pass   # the reply may be lost when QEMU exits
+            rc = dst.wait_exit(2)
+            steps["quit"] = time.monotonic() - t
+            self.mark(f"destination quit in {steps['quit']:.2f} s, exit status {rc}")
+        finally:
+            self.result["stall"] = {k: round(v, 3) for k, v in steps.items()}
+        check(rc == 0, f"destination exit status {rc} after quit")
 
     def kill_source(self):
         o, src, dst = self.o, self.src, self.dst
@@ -725,6 +886,10 @@ def summary(m, opts):
             f"{r.get('precopy_syncs')} precopy dirty syncs before postcopy")
     if "integrity" in r:
         log(f"  integrity              ok: {r['integrity']}")
+    if r.get("blocked_senders"):
+        log(f"  blocked in a send      {r['blocked_senders']} (return path stalled)")
+    if r.get("stall"):
+        log("  return path stalled    " + ", ".join(f"{k} {v:.2f} s" for k, v in r["stall"].items()))
     if "dst_info" in r:
         for line in fmt_stats(r["dst_info"]):
             log("  " + line)
@@ -751,7 +916,7 @@ def parse_args(argv=None):
                     help="destination -accel kvm,memfault=")
     ap.add_argument("--preempt", action="store_true", help="postcopy-preempt on both sides")
     ap.add_argument("--passes", type=int, default=2, help="guest passes during precopy")
-    ap.add_argument("--scenario", choices=["plain", "recover", "kill", "device-fail"],
+    ap.add_argument("--scenario", choices=["plain", "recover", "kill", "stall", "device-fail"],
                     default="plain")
     ap.add_argument("--cut", choices=["pause", "proxy"], default="proxy",
                     help="recover: how the connection is cut")
@@ -759,6 +924,10 @@ def parse_args(argv=None):
                     help="max-postcopy-bandwidth on the source (MiB/s; 0: unlimited)")
     ap.add_argument("--slow-bw", type=int, default=8,
                     help="recover, kill: max-postcopy-bandwidth (MiB/s) until the cut")
+    ap.add_argument("--wmem-default", type=int, metavar="BYTES",
+                    help="set net.core.wmem_default (the send buffer of every new socket that "
+                         "does not set its own, Unix ones included) for the run and restore it "
+                         "after; for a machine of the test's own, like the rig's L1")
     ap.add_argument("--complete-timeout", type=int, default=120)
     ap.add_argument("--quit-timeout", type=int, default=30)
     ap.add_argument("--expect-exits", action="store_true",
@@ -813,15 +982,29 @@ def guest_layout(image):
     return end_mib, order
 
 
+WMEM_DEFAULT = "/proc/sys/net/core/wmem_default"
+
+
 def main(argv=None):
     opts = parse_args(argv)
     m = Migration(opts)
+    saved = None
     try:
+        if opts.wmem_default:
+            with open(WMEM_DEFAULT) as f:
+                saved = f.read()
+            with open(WMEM_DEFAULT, "w") as f:
+                f.write(str(opts.wmem_default))
+            log(f"net.core.wmem_default: {opts.wmem_default} for this run (was {saved.strip()})")
         m.run()
     except TestFailure as e:
         summary(m, opts)
         log(f"FAIL {opts.scenario}: {e}")
         return 1
+    finally:
+        if saved is not None:
+            with open(WMEM_DEFAULT, "w") as f:
+                f.write(saved)
     summary(m, opts)
     log(f"ok {opts.scenario}")
     return 0
