@@ -90,7 +90,7 @@ def blocked_ms(info):
     if mf:
         # QEMU's postcopy-blocktime counts the same waits (up to the page's
         # placement, not the vCPU's resume): adding it would count them twice.
-        return sum(mf["vcpu-blocktime"]) / 1000, mf["exits"]
+        return sum(v["blocktime"] for v in mf["vcpus"]) / 1000, mf["exits"]
     return info.get("postcopy-blocktime") or 0, 0
 
 

@@ -615,9 +615,11 @@ class Migration:
 
     def cont_failed_destination(self):
         """`cont` on a destination whose postcopy failed: most of the guest's
-        RAM never arrived, so its guest must not run.  With memfault the
-        missing pages stay marked: the first touch stops the VM with an
-        error.  (Without, once userfaultfd is gone, they read as zeros.)"""
+        RAM never arrived, so its guest must not run.  QEMU 10.2 keeps such
+        a destination in the inmigrate state, where cont only sets autostart;
+        should that change, memfault keeps the missing pages marked on a
+        failure, so that a vCPU touching one stops the VM instead of reading
+        zeros once userfaultfd is gone."""
         dst = self.dst
         try:
             qmp(dst, "cont")
@@ -857,13 +859,14 @@ def fmt_stats(info):
         lines.append("postcopy-memfault      absent (memory-fault exits not used)")
     else:
         lines.append(f"postcopy-memfault      exits {mf['exits']} (present {mf['exits-present']}), "
-                     f"requests {mf['requests']}, requests-saved {mf['requests-saved']}, "
+                     f"requests {mf['requests']}, requests-joined {mf['requests-joined']}, "
                      f"request-failures {mf['request-failures']}, "
                      f"pages-arrived {mf['pages-arrived']}")
         lines.append(f"  latency (us)         p50 {mf['latency-p50']}, p90 {mf['latency-p90']}, "
                      f"p99 {mf['latency-p99']}, max {mf['latency-max']}")
-        lines.append(f"  per vCPU             exits {mf['vcpu-exits']}, "
-                     f"blocktime (us) {mf['vcpu-blocktime']}")
+        for v in mf["vcpus"]:
+            lines.append(f"  cpu {v['cpu-index']:<16} exits {v['exits']}, blocktime {v['blocktime']} us, "
+                         f"latency max {v['latency-max']} us")
     bt = info.get("postcopy-blocktime")
     vbt = info.get("postcopy-vcpu-blocktime")
     lines.append(f"postcopy blocktime     total {bt if bt is not None else 'absent'} ms, "
