@@ -165,7 +165,8 @@ MemfaultStatus memfault_kvm_probe(int kvm_fd, MemfaultKvmSupport *out);
  * _shutdown() return only after every such callback in progress has
  * returned: after them, no vCPU thread is inside the VMM's callbacks, so the
  * VMM may tear down what those use.  (A callback must therefore not call
- * them.)  ops->send_request is not covered: it runs on the threads that
+ * them, and their caller must not hold a lock that a callback takes: QEMU's
+ * wait_begin takes page_request_mutex.)  ops->send_request is not covered: it runs on the threads that
  * call memfault_send_queued(), memfault_request_page() or
  * memfault_resend_requests() (and, without ops->requests_queued, on vCPU
  * threads), which the VMM joins itself.
