@@ -166,10 +166,10 @@ MemfaultStatus memfault_kvm_probe(int kvm_fd, MemfaultKvmSupport *out);
  * returned: after them, no vCPU thread is inside the VMM's callbacks, so the
  * VMM may tear down what those use.  (A callback must therefore not call
  * them, and their caller must not hold a lock that a callback takes: QEMU's
- * wait_begin takes page_request_mutex.)  ops->send_request is not covered: it runs on the threads that
- * call memfault_send_queued(), memfault_request_page() or
- * memfault_resend_requests() (and, without ops->requests_queued, on vCPU
- * threads), which the VMM joins itself.
+ * wait_begin takes page_request_mutex.)  ops->send_request is not covered:
+ * it runs on the threads that call memfault_send_queued(),
+ * memfault_request_page() or memfault_resend_requests() (and, without
+ * ops->requests_queued, on vCPU threads), which the VMM joins itself.
  */
 
 typedef struct MemfaultEngine MemfaultEngine;
@@ -376,7 +376,7 @@ MemfaultStatus memfault_resend_requests(MemfaultEngine *e);
 /*
  * Every page is in place (postcopy END): clear every bit, later exits
  * return MEMFAULT_RETRY, waiting vCPUs wake with MEMFAULT_RETRY.
- * These three return once no vCPU thread is inside an ops callback (see
+ * These three return once no vCPU thread is inside a callback (see
  * "Threads" above), and drop the send queue.
  */
 MemfaultStatus memfault_engine_end(MemfaultEngine *e);
