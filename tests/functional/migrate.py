@@ -681,7 +681,7 @@ class Migration:
         pile up until its socket is full and a send blocks (a thread sleeps in
         the kernel waiting for buffer space).  That thread must not be a vCPU
         thread, and stop, info registers and quit must each answer within 2 s."""
-        o, dst = self.o, self.dst
+        dst = self.dst
         self.wait_for_exits(5)
         proxy.stall_return()
         self.mark("the proxy stopped reading the return path")
