@@ -34,6 +34,13 @@ Scenarios (--scenario):
            (QEMU 10.2's postcopy-device state): both sides report failed, the
            source runs the guest again with its memory intact, the destination
            (memfault set up, no vCPU run) answers QMP and quits cleanly
+  refuse-userfault  the destination runs with a KVM that refuses
+           KVM_MEM_USERFAULT on big memslots (--refuse-userfault-lib, preloaded):
+           demand paging cannot start at LISTEN.  With --memfault auto the
+           destination warns once and postcopy completes on userfaultfd, memory
+           intact and no postcopy-memfault statistics; with --memfault on the
+           destination fails saying why, and the source runs the guest again
+           with its memory intact, as in device-fail
 
 Standard library only: Debian's python3 runs it, in CI and inside the rig.
 """
@@ -372,7 +379,10 @@ class Migration:
             dst_args += ["-msg", "timestamp=on", "-D", o.dst_trace] + \
                 [a for ev in TRACE_EVENTS + (TRACE_PATH_DST if o.trace_path else ())
                  for a in ("-trace", ev)]
-        dst = Qemu(o.qemu, dst_args, name="dst", prefix=netns(o.dst_netns))
+        dst_prefix = netns(o.dst_netns)
+        if o.scenario == "refuse-userfault":
+            dst_prefix += ["env", f"LD_PRELOAD={os.path.abspath(o.refuse_userfault_lib)}"]
+        dst = Qemu(o.qemu, dst_args, name="dst", prefix=dst_prefix)
         dst.name = "destination"
         self.src, self.dst = src, dst
         proxy = None
@@ -394,7 +404,10 @@ class Migration:
 
             qmp(dst, "migrate-set-capabilities", capabilities=self.caps(dest=True))
             port = free_port()
-            incoming = {"exit-on-error": False} if o.scenario == "device-fail" else {}
+            # A destination that fails stays, to be asked why.
+            fails = o.scenario == "device-fail" or (o.scenario == "refuse-userfault" and
+                                                    o.memfault == "on")
+            incoming = {"exit-on-error": False} if fails else {}
             dst_uri = f"tcp:{o.dst_addr}:{port}"
             if o.scenario == "stall":
                 dst_uri = "unix:" + os.path.join(dst.dir, "dst.sock")
@@ -425,8 +438,10 @@ class Migration:
             self.mark(f"{passes(src) - first} guest passes during precopy, "
                       f"{self.result['precopy_syncs']} RAM dirty syncs; migrate-start-postcopy")
             qmp(src, "migrate-start-postcopy")
-            if o.scenario == "device-fail":
+            if fails:
                 self.device_fail()
+                if o.scenario == "refuse-userfault":
+                    self.check_refused()
                 ok = True
                 return
             wait_status(src, ("postcopy-active", "completed"), 60)
@@ -456,6 +471,8 @@ class Migration:
             self.result["total_time_ms"] = info.get("total-time")
             self.result["downtime_ms"] = info.get("downtime")
             self.check_destination()
+            if o.scenario == "refuse-userfault":
+                self.check_refused()
             ok = True
         finally:
             if proxy:
@@ -612,6 +629,23 @@ class Migration:
         qmp(dst, "quit")
         check(dst.wait_exit(30) == 0, "destination did not quit cleanly")
         self.mark("destination quit")
+
+    def check_refused(self):
+        """refuse-userfault: KVM refused the flag (else the test tested
+        nothing), and the destination said what it did about it."""
+        o, err = self.o, self.dst.stderr()
+        check("kvm-refuse-userfault:" in err,
+              "the destination's KVM_SET_USER_MEMORY_REGION2 with KVM_MEM_USERFAULT was never "
+              "refused: the preloaded library did not act, so this run tested nothing")
+        if o.memfault == "auto":
+            want = "memfault=auto: postcopy continues with userfaultfd alone"
+        else:
+            want = "with memfault=on the migration cannot go on: "
+        lines = [line for line in err.splitlines() if want in line]
+        check(len(lines) == 1, f"the destination's stderr has {len(lines)} lines with "
+                               f"'{want}', want 1")
+        self.result["refused"] = lines[0].strip()
+        self.mark(f"destination said: {lines[0].strip()}")
 
     def cont_failed_destination(self):
         """`cont` on a destination whose postcopy failed: most of the guest's
@@ -889,6 +923,8 @@ def summary(m, opts):
             f"{r.get('precopy_syncs')} precopy dirty syncs before postcopy")
     if "integrity" in r:
         log(f"  integrity              ok: {r['integrity']}")
+    if r.get("refused"):
+        log(f"  memfault refused       {r['refused']}")
     if r.get("blocked_senders"):
         log(f"  blocked in a send      {r['blocked_senders']} (return path stalled)")
     if r.get("stall"):
@@ -919,8 +955,12 @@ def parse_args(argv=None):
                     help="destination -accel kvm,memfault=")
     ap.add_argument("--preempt", action="store_true", help="postcopy-preempt on both sides")
     ap.add_argument("--passes", type=int, default=2, help="guest passes during precopy")
-    ap.add_argument("--scenario", choices=["plain", "recover", "kill", "stall", "device-fail"],
+    ap.add_argument("--scenario", choices=["plain", "recover", "kill", "stall", "device-fail",
+                                           "refuse-userfault"],
                     default="plain")
+    ap.add_argument("--refuse-userfault-lib", metavar="SO",
+                    help="refuse-userfault: the library preloaded into the destination "
+                         "(build/lib/tests/functional/libkvm-refuse-userfault.so)")
     ap.add_argument("--cut", choices=["pause", "proxy"], default="proxy",
                     help="recover: how the connection is cut")
     ap.add_argument("--postcopy-bw", type=int, default=0,
@@ -954,6 +994,13 @@ def parse_args(argv=None):
     opts = ap.parse_args(argv)
     if opts.trace_path and not opts.dst_trace:
         ap.error("--trace-path needs --dst-trace")
+    if opts.scenario == "refuse-userfault":
+        if not opts.refuse_userfault_lib:
+            ap.error("--scenario refuse-userfault needs --refuse-userfault-lib")
+        if opts.memfault == "off":
+            ap.error("--scenario refuse-userfault needs --memfault on or auto")
+        if opts.memfault == "auto":     # userfaultfd alone: no exits, no statistics
+            opts.expect_exits, opts.expect_no_memfault = False, True
     opts.src_qemu = opts.src_qemu or opts.qemu
     end_mib, opts.order = guest_layout(opts.guest)
     if opts.end_mib is None:
