@@ -42,6 +42,13 @@ Scenarios (--scenario):
            destination fails saying why, and the source runs the guest again
            with its memory intact, as in device-fail
 
+With --linux-kernel and --linux-initrd the guest is the Linux test guest
+(tests/guest/linux): Debian's kernel with --smp vCPUs, each running a thread of
+memtouch that verifies its own memory pass after pass.  Its progress lines
+stand for the A/B guest's passes; integrity is memtouch's own check on every
+page of every pass (a mismatch, an oops or a panic fails the test at once), and
+the summary gives the longest stall the guest's threads saw after the switch.
+
 Standard library only: Debian's python3 runs it, in CI and inside the rig.
 """
 
@@ -135,9 +142,34 @@ def wait_status(q, wanted, timeout, bad=("failed", "cancelled")):
                                 f"after {timeout}s")
 
 
+# The Linux test guest (--linux-kernel): its vCPU count, None for the A/B guest.
+LINUX_CPUS = None
+MEMTOUCH_PASS = re.compile(r"memtouch: cpu (\d+) pass (\d+) ok, longest stall (\d+) us, "
+                           r"stalled (\d+) ms")
+# Lines of the Linux guest that end a test at once: memtouch found a page
+# that does not hold what it wrote, or the guest kernel broke.
+LINUX_BROKEN = re.compile(r"memtouch: MISMATCH.*|memtouch: .*out of memory.*|"
+                          r"Kernel panic.*|BUG: .*|Oops: .*|general protection fault.*|"
+                          r"memtouch-guest: memtouch exited.*")
+
+
 def passes(q):
-    """Full passes the guest printed on @q's COM1."""
-    return q.serial().count("B")
+    """Full passes the guest printed on @q's COM1: the A/B guest's, or the
+    fewest any thread of the Linux guest's memtouch completed."""
+    out = q.serial()
+    if LINUX_CPUS is None:
+        return out.count("B")
+    best = {}
+    for m in MEMTOUCH_PASS.finditer(out):
+        best[int(m.group(1))] = max(best.get(int(m.group(1)), 0), int(m.group(2)))
+    return min(best.values()) if len(best) == LINUX_CPUS else 0
+
+
+def check_linux_guest(q):
+    """The Linux guest found its memory wrong or broke: fail now, saying what."""
+    if LINUX_CPUS is not None:
+        m = LINUX_BROKEN.search(q.serial())
+        check(m is None, f"{q.name}: the Linux guest says: {m.group(0) if m else ''}")
 
 
 # Said of a source guest's reset while nothing of memfault has run yet: the
@@ -164,6 +196,7 @@ def check_not_reset(q, when=""):
 
 def wait_passes(q, n, timeout, when=""):
     def done():
+        check_linux_guest(q)
         if passes(q) >= n:
             return True
         check_not_reset(q, when)
@@ -345,9 +378,13 @@ class Migration:
         # A reset (the A/B guest triple-faults on any exception) would start
         # the loop over and show later as a page out of step: pause instead,
         # so that the failure says so (check_not_reset()).
-        return ["-accel", accel, "-cpu", GUEST_CPU, "-machine", o.machine,
-                "-m", str(o.mem), "-smp", "1", "-action", "reboot=shutdown,shutdown=pause",
-                "-drive", f"file={o.guest},format=raw,if=ide,snapshot=on"]
+        args = ["-accel", accel, "-cpu", GUEST_CPU, "-machine", o.machine,
+                "-m", str(o.mem), "-smp", str(o.smp), "-action", "reboot=shutdown,shutdown=pause"]
+        if o.linux_kernel:
+            return args + ["-kernel", o.linux_kernel, "-initrd", o.linux_initrd, "-append",
+                           f"console=ttyS0 quiet panic=-1 rdinit=/init mt.threads={o.smp} "
+                           f"mt.mib={o.mt_mib} mt.mode={o.mt_mode}"]
+        return args + ["-drive", f"file={o.guest},format=raw,if=ide,snapshot=on"]
 
     def caps(self, dest):
         c = [{"capability": "postcopy-ram", "state": True}]
@@ -401,6 +438,9 @@ class Migration:
                     (f" ({pkg})" if pkg else "")
             wait_passes(src, 1, BOOT_TIMEOUT, BEFORE_POSTCOPY)
             self.mark(f"source guest running (pass {passes(src)})")
+            if LINUX_CPUS is not None:   # what the guest kernel set up: async PF, clock
+                up = re.search(r"memtouch-guest: up: (.*)", src.serial())
+                self.result["guest_up"] = up.group(1).strip() if up else "(no line)"
 
             qmp(dst, "migrate-set-capabilities", capabilities=self.caps(dest=True))
             port = free_port()
@@ -498,6 +538,9 @@ class Migration:
         check(st["status"] == "paused", f"destination: {st} after stop")
         info = qmp(dst, "query-migrate")
         self.result["dst_info"] = info
+        if LINUX_CPUS is not None:
+            self.check_linux_destination(info)
+            return
         path = os.path.join(dst.dir, "mem.bin")
         start, end = MiB, o.end_mib * MiB
         qmp(dst, "pmemsave", val=start, size=end - start, filename=path)
@@ -510,6 +553,27 @@ class Migration:
             raise TestFailure(f"{e}; {self.source_copy(e.addr, e.value)}") from None
         os.unlink(path)
         self.result["integrity"] = verdict
+        self.mark(f"integrity ok: {verdict}")
+        self.check_stats(info)
+        qmp(dst, "quit")
+        check(dst.wait_exit(30) == 0, "destination did not quit cleanly")
+        self.mark("destination quit")
+
+    def check_linux_destination(self, info):
+        """The Linux guest checked its own memory on every pass; what is left
+        is to make sure it said nothing bad, and to report its stalls."""
+        o, dst = self.o, self.dst
+        check_linux_guest(dst)
+        lines = [m for m in MEMTOUCH_PASS.finditer(dst.serial())]
+        longest = max((int(m.group(3)) for m in lines), default=0)
+        stalled = {}
+        for m in lines:
+            stalled[m.group(1)] = stalled.get(m.group(1), 0) + int(m.group(4))
+        verdict = (f"memtouch verified {o.mt_mib} MiB per vCPU on every pass, "
+                   f"{passes(dst)} passes on the destination")
+        self.result["integrity"] = verdict
+        self.result["guest_stall"] = (f"longest {longest / 1000:.1f} ms; stalled (gaps over 1 ms) "
+                                      + ", ".join(f"cpu {c} {v} ms" for c, v in sorted(stalled.items())))
         self.mark(f"integrity ok: {verdict}")
         self.check_stats(info)
         qmp(dst, "quit")
@@ -917,12 +981,20 @@ def summary(m, opts):
     log(f"  source                 {opts.src_qemu} ({r.get('src_version', '?')}), "
         f"-accel {r.get('src_accel')}, -machine {opts.machine}")
     log(f"  destination            {opts.qemu} ({r.get('dst_version', '?')}), -accel {r.get('dst_accel')}")
-    log(f"  guest                  -m {opts.mem}, A/B loop over [1, {opts.end_mib}) MiB")
+    if opts.linux_kernel:
+        log(f"  guest                  Linux ({os.path.basename(opts.linux_kernel)}), -m {opts.mem}, "
+            f"-smp {opts.smp}, memtouch {opts.mt_mib} MiB per vCPU, {opts.mt_mode} order")
+    else:
+        log(f"  guest                  -m {opts.mem}, A/B loop over [1, {opts.end_mib}) MiB")
     if "total_time_ms" in r:
         log(f"  migration              total {r['total_time_ms']} ms, downtime {r['downtime_ms']} ms, "
             f"{r.get('precopy_syncs')} precopy dirty syncs before postcopy")
     if "integrity" in r:
         log(f"  integrity              ok: {r['integrity']}")
+    if "guest_up" in r:
+        log(f"  guest kernel           {r['guest_up']}")
+    if "guest_stall" in r:
+        log(f"  guest's own stalls     {r['guest_stall']} (after the switch, guest clock)")
     if r.get("refused"):
         log(f"  memfault refused       {r['refused']}")
     if r.get("blocked_senders"):
@@ -946,7 +1018,15 @@ def parse_args(argv=None):
     ap.add_argument("--src-qemu", help="source QEMU (default: --qemu)")
     ap.add_argument("--src-accel", help="source -accel (default: kvm,memfault=off for ours, "
                                         "kvm for another binary)")
-    ap.add_argument("--guest", required=True, help="the A/B boot sector image")
+    ap.add_argument("--guest", help="the A/B boot sector image")
+    ap.add_argument("--linux-kernel", metavar="VMLINUZ",
+                    help="boot the Linux test guest instead (tests/guest/linux): its kernel")
+    ap.add_argument("--linux-initrd", metavar="CPIO", help="... and its initramfs")
+    ap.add_argument("--smp", type=int, default=1, help="guest vCPUs (the A/B guest has one)")
+    ap.add_argument("--mt-mib", type=int, default=32,
+                    help="Linux guest: memory each memtouch thread verifies (MiB)")
+    ap.add_argument("--mt-mode", choices=["seq", "random"], default="seq",
+                    help="Linux guest: the order memtouch visits its pages in")
     ap.add_argument("--end-mib", type=int,
                     help="the guest's loop end (MiB; default: read from the image)")
     ap.add_argument("--mem", type=int, default=128, help="guest RAM (MiB)")
@@ -1002,6 +1082,17 @@ def parse_args(argv=None):
         if opts.memfault == "auto":     # userfaultfd alone: no exits, no statistics
             opts.expect_exits, opts.expect_no_memfault = False, True
     opts.src_qemu = opts.src_qemu or opts.qemu
+    if opts.linux_kernel:
+        if not opts.linux_initrd:
+            ap.error("--linux-kernel needs --linux-initrd")
+        if opts.scenario not in ("plain", "recover", "kill"):
+            ap.error(f"--scenario {opts.scenario} checks the A/B guest's memory: not with a Linux guest")
+        opts.end_mib, opts.order = None, None
+        return opts
+    if not opts.guest:
+        ap.error("--guest (the A/B guest) or --linux-kernel and --linux-initrd are needed")
+    if opts.smp != 1:
+        ap.error("the A/B guest has one vCPU")
     end_mib, opts.order = guest_layout(opts.guest)
     if opts.end_mib is None:
         opts.end_mib = end_mib
@@ -1036,7 +1127,10 @@ WMEM_DEFAULT = "/proc/sys/net/core/wmem_default"
 
 
 def main(argv=None):
+    global LINUX_CPUS
     opts = parse_args(argv)
+    if opts.linux_kernel:
+        LINUX_CPUS = opts.smp
     m = Migration(opts)
     saved = None
     try:
