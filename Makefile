@@ -6,7 +6,9 @@
 #                        (~15 min more)
 #   make soak            SOAK_N (200) postcopy migrations with memfault=on in the
 #                        rig, plain/preempt x sequential/random, memory checked
-#                        each time, a tally at the end (~1 min per 4 runs)
+#                        each time, a tally at the end (~1 min per 4 runs); then
+#                        SOAK_LINUX_N (20) of the Linux test guest, 2 vCPUs
+#                        (tests/guest/linux; ~1.5 min each)
 #   make bench           the full benchmarks (tests/bench/run; ~1 h, results in
 #                        build/bench/<date>; docs/benchmarks.md is one such run)
 #   make export-patches  write the commits of build/qemu back to patches/qemu
@@ -27,9 +29,16 @@ check-full: build
 	MF_CHECK_FULL=1 scripts/check.sh
 
 SOAK_N ?= 200
+SOAK_LINUX_N ?= 20
+LINUX_GUEST = $(CURDIR)/build/lib/tests/guest/linux-guest
 soak: build
+	rc=0; \
 	tests/rig/migrate-loop --vary --runs $(SOAK_N) --per-boot 20 -- \
-	    --memfault on --expect-exits --postcopy-bw 16
+	    --memfault on --expect-exits --postcopy-bw 16 || rc=1; \
+	tests/rig/migrate-loop --runs $(SOAK_LINUX_N) --per-boot 5 -- \
+	    --linux-kernel $(LINUX_GUEST).vmlinuz --linux-initrd $(LINUX_GUEST).cpio.gz \
+	    --smp 2 --mem 256 --memfault on --expect-exits --postcopy-bw 16 || rc=1; \
+	exit $$rc
 
 bench: build
 	tests/bench/run
