@@ -20,6 +20,7 @@
  * fetched; this thread, which has nothing else to do, still stalls.
  */
 #define _GNU_SOURCE
+#include <cpuid.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -166,6 +167,29 @@ static void *run(void *opaque)
     return NULL;
 }
 
+/*
+ * What KVM offers this guest (CPUID 0x40000001): Linux turns async page
+ * faults on when async-pf-int is offered, unless booted with no-kvmapf.
+ */
+static void say_kvm_features(void)
+{
+    unsigned a, b, c, d;
+    char sig[13] = "";
+
+    __cpuid(0x40000000, a, b, c, d);
+    memcpy(sig, &b, 4);
+    memcpy(sig + 4, &c, 4);
+    memcpy(sig + 8, &d, 4);
+    if (strcmp(sig, "KVMKVMKVM") || a < 0x40000001) {
+        say("memtouch: not a KVM guest (hypervisor signature '%s')", sig);
+        return;
+    }
+    __cpuid(0x40000001, a, b, c, d);
+    say("memtouch: KVM offers kvmclock %s, async-pf %s, async-pf-int %s, "
+        "steal-time %s", (a >> 3) & 1 ? "yes" : "no", (a >> 4) & 1 ? "yes" : "no",
+        (a >> 14) & 1 ? "yes" : "no", (a >> 5) & 1 ? "yes" : "no");
+}
+
 int main(int argc, char **argv)
 {
     unsigned threads;
@@ -188,6 +212,7 @@ int main(int argc, char **argv)
         return 1;
     }
     say("memtouch: %u threads, %lu MiB each, %s order", threads, mib, argv[3]);
+    say_kvm_features();
     for (unsigned i = 0; i < threads; i++) {
         w[i].cpu = i;
         w[i].pages = (size_t)mib * (1024 * 1024 / PAGE);
