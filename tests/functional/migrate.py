@@ -928,10 +928,18 @@ class Migration:
 
     def cut_and_recover(self, proxy):
         o, src, dst = self.o, self.src, self.dst
-        # Be sure the destination is demand paging when the cut comes.
+        # Be sure the destination is demand paging when the cut comes, and
+        # that postcopy is not about to end: the background stream is held
+        # to 1 MiB/s meanwhile (requested pages go out regardless).  At
+        # --slow-bw a slow destination once took the whole wait to exit, and
+        # the cut came as the source completed: it failed, not paused.
+        qmp(src, "migrate-set-parameters", **{"max-postcopy-bandwidth": MiB})
         self.wait_for_exits(10)
-        check(status(src) == "postcopy-active",
-              "postcopy ended before the cut: lower --slow-bw")
+        info = qmp(src, "query-migrate")
+        left = info.get("ram", {}).get("remaining", 0)
+        check(info["status"] == "postcopy-active" and left >= 4 * MiB,
+              f"postcopy about to end before the cut (source {info['status']}, {left} bytes "
+              "left): the destination was too slow to take a memory-fault exit")
         if proxy:
             proxy.cut()
             self.mark("network cut (proxy closed every connection)")
