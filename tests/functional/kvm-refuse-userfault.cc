@@ -24,6 +24,10 @@ using IoctlFn = int (*)(int, unsigned long, ...);
 
 IoctlFn real_ioctl() {
     static IoctlFn fn = reinterpret_cast<IoctlFn>(dlsym(RTLD_NEXT, "ioctl"));
+    if (!fn) {
+        fprintf(stderr, "kvm-refuse-userfault: no ioctl() to forward to: %s\n", dlerror());
+        abort();
+    }
     return fn;
 }
 
