@@ -139,8 +139,15 @@ struct Round {
     std::atomic<bool> stop{false};       // stop generating faults
     std::atomic<bool> stop_helpers{false};
     std::atomic<bool> final_phase{false}; // fault only on reserved pages
+    // The helpers were joined: nothing places a page or kicks any more.
+    // Set by the main thread (release); read by vCPU threads before a wait.
+    std::atomic<bool> helpers_gone{false};
     std::atomic<std::uint64_t> faults{0}, resumes{0}, kicked{0}, teardown_returns{0};
     std::atomic<bool> vcpu_done[kVcpus] = {}; // set after a vCPU thread's last engine call
+    // The vCPU entered a wait after it saw helpers_gone: only the teardown
+    // can end it.  (MemfaultVcpuStats.waiting cannot tell: it stays true
+    // for a wait a helper completed until the vCPU thread runs again.)
+    std::atomic<bool> stuck_for_good[kVcpus] = {};
     std::uint32_t readahead;
 };
 
@@ -190,6 +197,8 @@ void vcpu_loop(Round &R, std::uint32_t v, std::uint64_t seed) {
             CHECK(s == MEMFAULT_WAIT, "handle_exit: %s", memfault_status_str(s));
             if (s != MEMFAULT_WAIT)
                 return;
+            if (R.helpers_gone.load(std::memory_order_acquire))
+                R.stuck_for_good[v].store(true, std::memory_order_release);
             s = memfault_vcpu_wait(R.e, v, -1);
             if (s == MEMFAULT_ARRIVED) {
                 CHECK(R.src.placed[b][page].load(std::memory_order_acquire),
@@ -387,14 +396,19 @@ void run_round(std::uint64_t seed, double seconds, std::uint32_t readahead, Tear
     R.stop_helpers = true;
     for (auto &t : helpers)
         t.join();
+    R.helpers_gone.store(true, std::memory_order_release);
     // Now fault only on reserved pages, which nothing will deliver: every
     // vCPU soon blocks in a wait that only the teardown can end.  (Read-ahead
     // may have fetched a few at the range's start; the vCPUs move past them.)
+    // A kick ends the waits entered before: a vCPU waiting for a page whose
+    // request was dropped faults again and waits anew, now for good.
     R.final_phase = true;
+    CHECK(memfault_vcpu_kick_all(R.e) == MEMFAULT_OK, "kick_all");
     for (std::uint32_t v = 0; v < kVcpus; v++) {
         MemfaultVcpuStats vs{};
         while (!R.vcpu_done[v].load(std::memory_order_acquire) &&
-               !(memfault_get_vcpu_stats(R.e, v, &vs) == MEMFAULT_OK && vs.waiting))
+               !(R.stuck_for_good[v].load(std::memory_order_acquire) &&
+                 memfault_get_vcpu_stats(R.e, v, &vs) == MEMFAULT_OK && vs.waiting))
             std::this_thread::sleep_for(std::chrono::microseconds(100));
     }
     R.stop = true;
