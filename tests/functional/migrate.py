@@ -540,7 +540,7 @@ class Migration:
                 q.cleanup()
 
     def check_destination(self):
-        o, dst = self.o, self.dst
+        dst = self.dst
         n = passes(dst)
         wait_passes(dst, n + 2, 60)
         self.mark(f"destination guest running: {passes(dst)} passes after the switch")
@@ -551,9 +551,17 @@ class Migration:
         check(st["status"] == "paused", f"destination: {st} after stop")
         info = qmp(dst, "query-migrate")
         self.result["dst_info"] = info
-        if LINUX_CPUS is not None:
-            self.check_linux_destination(info)
-            return
+        verdict = self.ab_verdict() if LINUX_CPUS is None else self.linux_verdict()
+        self.result["integrity"] = verdict
+        self.mark(f"integrity ok: {verdict}")
+        self.check_stats(info)
+        qmp(dst, "quit")
+        check(dst.wait_exit(30) == 0, "destination did not quit cleanly")
+        self.mark("destination quit")
+
+    def ab_verdict(self):
+        """The A/B invariant over the destination's memory (stopped)."""
+        o, dst = self.o, self.dst
         path = os.path.join(dst.dir, "mem.bin")
         start, end = MiB, o.end_mib * MiB
         qmp(dst, "pmemsave", val=start, size=end - start, filename=path)
@@ -565,33 +573,22 @@ class Migration:
                 self.log_page_history(e.addr)
             raise TestFailure(f"{e}; {self.source_copy(e.addr, e.value)}") from None
         os.unlink(path)
-        self.result["integrity"] = verdict
-        self.mark(f"integrity ok: {verdict}")
-        self.check_stats(info)
-        qmp(dst, "quit")
-        check(dst.wait_exit(30) == 0, "destination did not quit cleanly")
-        self.mark("destination quit")
+        return verdict
 
-    def check_linux_destination(self, info):
+    def linux_verdict(self):
         """The Linux guest checked its own memory on every pass; what is left
-        is to make sure it said nothing bad, and to report its stalls."""
+        is to make sure it said nothing bad, and to record its stalls."""
         o, dst = self.o, self.dst
         check_linux_guest(dst)
-        lines = [m for m in MEMTOUCH_PASS.finditer(dst.serial())]
+        lines = list(MEMTOUCH_PASS.finditer(dst.serial()))
         longest = max((int(m.group(3)) for m in lines), default=0)
         stalled = {}
         for m in lines:
             stalled[m.group(1)] = stalled.get(m.group(1), 0) + int(m.group(4))
-        verdict = (f"memtouch verified {o.mt_mib} MiB per vCPU on every pass, "
-                   f"{passes(dst)} passes on the destination")
-        self.result["integrity"] = verdict
         self.result["guest_stall"] = (f"longest {longest / 1000:.1f} ms; stalled (gaps over 1 ms) "
                                       + ", ".join(f"cpu {c} {v} ms" for c, v in sorted(stalled.items())))
-        self.mark(f"integrity ok: {verdict}")
-        self.check_stats(info)
-        qmp(dst, "quit")
-        check(dst.wait_exit(30) == 0, "destination did not quit cleanly")
-        self.mark("destination quit")
+        return (f"memtouch verified {o.mt_mib} MiB per vCPU on every pass, "
+                f"{passes(dst)} passes on the destination")
 
     def log_page_history(self, gpa):
         """What the destination's trace (--trace-path) says happened to the
