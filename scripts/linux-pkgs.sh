@@ -15,6 +15,7 @@
 #                            build modules against (make -C DIR M=...)
 #   linux_rig_debs           the packages holding vmlinuz and the modules
 #   linux_rig_vmlinuz        vmlinuz's path in them; linux_rig_moddir: the modules'
+#   linux_rig_unpack DIR MEMBER...  extract those paths of them into DIR
 #
 # The pinned version (scripts/pins.sh) is used while apt can still get it or its
 # .debs are cached.  Debian replaces 6.12 with each security update and 7.3
@@ -129,6 +130,18 @@ linux_rig_debs() {
         linux_deb "linux-binary-unsigned-$LINUX_ABI" "$LINUX_VER" "$(linux_pin "$LINUX_PIN_IMAGE")" &&
         linux_deb "linux-modules-$LINUX_ABI" "$LINUX_VER" "$(linux_pin "$LINUX_PIN_MODULES")" ;;
     esac
+}
+# Extract MEMBERs (paths as linux_rig_vmlinuz/linux_rig_moddir give them)
+# of linux_rig_debs into DIR.  6.12 has the kernel and its modules in one
+# package, 7.3 in two: each member comes from the package that has it, and
+# the caller checks that every one arrived.
+linux_rig_unpack() {
+    local dir=$1 imgs img; shift
+    imgs=$(linux_rig_debs) || return 1
+    for img in $imgs; do
+        step "linux: unpacking from $(basename "$img")"
+        dpkg-deb --fsys-tarfile "$img" | tar -x -C "$dir" "$@" 2>/dev/null || true
+    done
 }
 linux_rig_vmlinuz() {
     case "$LINUX_SERIES" in

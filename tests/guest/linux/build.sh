@@ -13,13 +13,10 @@ out=$1 init=$2 memtouch=$3
 
 linux_select 6.12
 linux_resolve
-imgs=$(linux_rig_debs) || die "no linux-image package for $LINUX_VER"
 vmlinuz=$(linux_rig_vmlinuz)
 tmp=$(mktemp -d "$out/.linux-guest.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-for img in $imgs; do
-    dpkg-deb --fsys-tarfile "$img" | tar -x -C "$tmp" "$vmlinuz" 2>/dev/null || true
-done
+linux_rig_unpack "$tmp" "$vmlinuz" || die "no linux-image package for $LINUX_VER"
 [ -f "$tmp/$vmlinuz" ] || die "the packages of linux $LINUX_VER have no $vmlinuz"
 
 bb=$(busybox_deb) || die "busybox-static cannot be had from apt"
