@@ -388,6 +388,11 @@ MemfaultStatus Engine::send_queued() {
 }
 
 MemfaultStatus Engine::resend_requests() {
+    // Every queued request is in the table (created before it was queued),
+    // so this sends it: drop the queue first, or the sender sends it again.
+    // One queued after the clear is sent by the sender (and maybe here too,
+    // if it made the keys below: a duplicate the source ignores).
+    queue_.clear();
     std::vector<PageKey> keys = inflight_.keys();
     std::sort(keys.begin(), keys.end());
     const Snapshot &snap = regions_.current();

@@ -145,9 +145,9 @@ MemfaultStatus memfault_kvm_probe(int kvm_fd, MemfaultKvmSupport *out);
  *     exit_request, quit) with MEMFAULT_KICKED; the request stays in flight
  *     and the vCPU joins it again when it re-enters and faults again.
  *  6. Postcopy paused: sends fail (-EIO) but requests stay recorded (and
- *     queued ones stay queued); after recovery memfault_send_queued() sends
- *     the queue and memfault_resend_requests() can send every request in
- *     flight again.
+ *     queued ones stay queued); after recovery memfault_resend_requests()
+ *     sends every request in flight again, the queued ones too, and
+ *     memfault_send_queued() goes on with what is queued later.
  *  7. The end: memfault_engine_end() when every page is in place (bits
  *     cleared, later exits RETRY); memfault_engine_fail() when the
  *     migration failed; memfault_engine_shutdown() / _free() to tear down.
@@ -368,7 +368,9 @@ MemfaultStatus memfault_send_queued(MemfaultEngine *e);
 
 /*
  * Postcopy recovery: send every request still in flight again (coalesced
- * into runs of up to readahead_pages).  Returns MEMFAULT_OK, MEMFAULT_ESEND
+ * into runs of up to readahead_pages), the queued ones included, which
+ * leaves the send queue empty.  The engine is the record of what is in
+ * flight: a VMM need not keep its own.  Returns MEMFAULT_OK, MEMFAULT_ESEND
  * (some sends failed; they stay recorded), MEMFAULT_EINVAL.
  */
 MemfaultStatus memfault_resend_requests(MemfaultEngine *e);

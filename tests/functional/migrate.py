@@ -90,6 +90,14 @@ TRACE_PATH_DST = ("postcopy_memfault_request", "postcopy_ram_fault_thread_reques
                   "ram_load_postcopy_loop", "ram_discard_range")
 TRACE_PATH_SRC = ("migrate_handle_rp_req_pages", "get_queued_page", "get_queued_page_not_dirty",
                   "migration_rate_limit_pre", "migration_rate_limit_post")
+# memfault: the engine is the one record of the pages the destination asked
+# for (issue 17 item 9).  Every RAMBlock of these guests is demand-paged by it,
+# so upstream's page_requested tree, which this event fills, must stay empty.
+ONE_TABLE_EVENT = "postcopy_page_req_add"
+# ... traced together with one that every memfault setup logs, which proves
+# the log is read right, and the engine's re-send when RESUME is handled.
+ONE_TABLE_WITNESS = "postcopy_memfault_setup"
+RESEND_EVENT = "postcopy_memfault_resend"
 # A -trace log line: QEMU 10.2 writes "2026-11-30T09:20:01.123456Z event args"
 # with -msg timestamp=on; QEMU 10.0 and 7.2 wrote "pid@sec.usec:event args".
 TRACE_LINE = re.compile(r"^(\d{4}-\d\d-\d\dT[\d:.]+Z) (\w+) (.*)$")
@@ -426,11 +434,21 @@ class Migration:
             dst_args += ["-msg", "timestamp=on", "-D", o.dst_trace] + \
                 [a for ev in TRACE_EVENTS + (TRACE_PATH_DST if o.trace_path else ())
                  for a in ("-trace", ev)]
+        self.dst_log = o.dst_trace
+        if o.memfault != "off":
+            if not self.dst_log:
+                self.dst_log = "dst-trace.log"   # in dst.dir, below
+                dst_args += ["-msg", "timestamp=on", "-D", "DST_DIR/" + self.dst_log]
+            dst_args += [a for ev in (ONE_TABLE_EVENT, ONE_TABLE_WITNESS, RESEND_EVENT)
+                         for a in ("-trace", ev)]
         dst_prefix = netns(o.dst_netns)
         if o.scenario == "refuse-userfault":
             dst_prefix += ["env", f"LD_PRELOAD={os.path.abspath(o.refuse_userfault_lib)}"]
         dst = Qemu(o.qemu, dst_args, name="dst", prefix=dst_prefix)
         dst.name = "destination"
+        if self.dst_log and not o.dst_trace:
+            self.dst_log = os.path.join(dst.dir, self.dst_log)
+            dst.args = [self.dst_log if a == "DST_DIR/dst-trace.log" else a for a in dst.args]
         self.src, self.dst = src, dst
         proxy = None
         ok = False
@@ -558,6 +576,28 @@ class Migration:
         qmp(dst, "quit")
         check(dst.wait_exit(30) == 0, "destination did not quit cleanly")
         self.mark("destination quit")
+        self.check_one_table(info)
+
+    def check_one_table(self, info):
+        """With memfault demand paging, no request went into upstream's
+        page_requested: the engine kept them all.  Read once the destination
+        quit, so that its trace log is complete."""
+        if "postcopy-memfault" not in info:
+            return
+        events = [(ev, args) for _, ev, args in trace_events(self.dst_log)]
+        names = [ev for ev, _ in events]
+        check(ONE_TABLE_WITNESS in names,
+              f"destination: no {ONE_TABLE_WITNESS} in its trace log {self.dst_log}: "
+              "the log is not what this test reads")
+        added = names.count(ONE_TABLE_EVENT)
+        check(added == 0, f"destination: {added} page requests went into page_requested "
+                          "beside the memfault engine's in-flight table")
+        self.mark("every page request was the engine's alone (page_requested stayed empty)")
+        if self.o.scenario == "recover":   # one RESUME, one re-send of the engine's requests
+            resends = [args for ev, args in events if ev == RESEND_EVENT]
+            check(len(resends) == 1, f"destination: {len(resends)} re-sends of the memfault "
+                                     "engine's requests on RESUME, want 1")
+            self.mark(f"the engine re-sent its requests on RESUME: {resends[0].strip()}")
 
     def ab_verdict(self):
         """The A/B invariant over the destination's memory (stopped)."""

@@ -604,6 +604,28 @@ TEST_F(EngineQueued, AFailedSendKeepsItAndEverythingAfterInOrder) {
     EXPECT_EQ(src.requests(), order);
 }
 
+// Recovery: the resend covers every request in flight, the queued ones too,
+// so the sender must not send those a second time (QEMU: the listen thread
+// resends on RESUME, then the fault thread runs its queue again).
+TEST_F(EngineQueued, TheResendTakesTheQueueWithIt) {
+    EXPECT_EQ(fault(0, 0x30000), MEMFAULT_WAIT);
+    src.expect("pc.ram", 0x30000, kPage, -EIO); // postcopy paused
+    EXPECT_EQ(memfault_send_queued(e), MEMFAULT_ESEND);
+    EXPECT_EQ(fault(1, 0x31000), MEMFAULT_WAIT); // queued during the pause
+    src.expect("pc.ram", 0x30000, kPage);
+    src.expect("pc.ram", 0x31000, kPage);
+    EXPECT_EQ(memfault_resend_requests(e), MEMFAULT_OK);
+    EXPECT_TRUE(src.all_expected_seen());
+    EXPECT_EQ(memfault_send_queued(e), MEMFAULT_OK);
+    EXPECT_EQ(src.count(), 3u) << "a queued request was sent again after the resend";
+    // The queue works on afterwards.
+    src.expect("pc.ram", 0x32000, kPage);
+    EXPECT_EQ(fault(2, 0x32000), MEMFAULT_WAIT);
+    EXPECT_EQ(memfault_send_queued(e), MEMFAULT_OK);
+    EXPECT_TRUE(src.all_expected_seen());
+    EXPECT_EQ(stats().inflight, 3u);
+}
+
 TEST_F(EngineQueued, TheEndDropsTheQueue) {
     EXPECT_EQ(fault(0, 0x20000), MEMFAULT_WAIT);
     EXPECT_EQ(memfault_engine_end(e), MEMFAULT_OK);
