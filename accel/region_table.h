@@ -40,7 +40,7 @@ struct Block {
           kvm_per_page(psize / kvm_psize), arrived(len / kvm_psize) {}
 
     const std::string idstr;
-    const std::uint64_t length;    // bytes (RAMBlock max_length)
+    const std::uint64_t length;    // bytes (QEMU: the RAMBlock's used length)
     const std::uint64_t page_size; // block page size: requests and arrivals use it
     const std::uint32_t index;     // dense, for in-flight keys
     const std::uint64_t kvm_per_page; // KVM pages per block page

@@ -18,7 +18,7 @@ std::uint64_t now_ns() {
 
 bool is_pow2(std::uint64_t v) { return v && !(v & (v - 1)); }
 
-constexpr std::uint32_t kMaxReadahead = 512;
+constexpr std::uint32_t kMaxReadahead = MEMFAULT_READAHEAD_MAX;
 
 } // namespace
 
@@ -136,9 +136,9 @@ void Engine::report_wait(const Block &b, std::uint64_t block_page, std::uint32_t
         ops_.wait_begin(opaque_, b.idstr.c_str(), block_page * b.page_size, vcpu);
 }
 
-std::uint64_t Engine::readahead(const Block &b, std::uint64_t bp) {
+std::uint64_t Engine::readahead(const Block &b, std::uint64_t bp, std::uint32_t window) {
     std::uint64_t extra = 0;
-    for (std::uint64_t k = 1; k < readahead_pages_; k++) {
+    for (std::uint64_t k = 1; k < window; k++) {
         std::uint64_t p = bp + k;
         if (p >= b.pages() ||
             !inflight_.insert_if_absent(make_key(b.index, p), [&] { return b.page_present(p); }))
@@ -146,6 +146,20 @@ std::uint64_t Engine::readahead(const Block &b, std::uint64_t bp) {
         extra++;
     }
     return extra;
+}
+
+void Engine::adapt_window(Vcpu &v, const Block &b, std::uint64_t bp) const {
+    if (readahead_pages_ <= 1)
+        return;
+    const bool same_block = v.ra_block == b.index;
+    if (same_block && bp > v.ra_page && bp - v.ra_page <= v.ra_window) {
+        // Forward, within reach of the last window: a stream.
+        v.ra_window = std::min(v.ra_window * 2, readahead_pages_);
+    } else if (!same_block || bp != v.ra_page) { // the same page again (a kick) says nothing
+        v.ra_window = std::max(v.ra_window / 2, 1u);
+    }
+    v.ra_block = b.index;
+    v.ra_page = bp;
 }
 
 void Engine::finish_episode(Vcpu &v, std::uint64_t now) {
@@ -194,6 +208,7 @@ MemfaultStatus Engine::handle_exit(std::uint32_t vcpu, std::uint64_t gpa, std::u
 
     const Block &b = *d.slot->block;
     const PageKey key = make_key(b.index, d.block_page);
+    adapt_window(v, b, d.block_page);
     // The same page again after a kick: this vCPU's own request (or the one it
     // joined) is still in flight; joining it again saves nothing.
     const bool refault = v.episode_open && v.episode_key == key;
@@ -227,7 +242,7 @@ MemfaultStatus Engine::handle_exit(std::uint32_t vcpu, std::uint64_t gpa, std::u
     case InflightTable::Join::kCreated:
         break;
     }
-    const std::uint64_t n = 1 + readahead(b, bp);
+    const std::uint64_t n = 1 + readahead(b, bp, v.ra_window);
     bool notify = false;
     if (ops_.requests_queued) {
         v.queued.add();
@@ -318,7 +333,8 @@ MemfaultStatus Engine::request_page(std::string_view idstr, std::uint64_t offset
     case InflightTable::Join::kCreated:
         break;
     }
-    const std::uint64_t n = 1 + readahead(b, bp);
+    // A non-vCPU access (device emulation, KVM's own) shows no stream: one page.
+    const std::uint64_t n = 1;
     if (send(b, bp, n) != 0) {
         shared_.failed.add();
         return MEMFAULT_ESEND;

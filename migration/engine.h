@@ -95,6 +95,11 @@ private:
         // by the vCPU thread, read by vcpu_stats(); relaxed: a statistic.
         std::atomic<std::uint64_t> blocked_since_ns{0};
         LatencyHistogram latency;
+        // Read-ahead, vCPU thread only: the block and page of the vCPU's last
+        // exit that needed a page, and the window its next request may cover.
+        std::uint32_t ra_block = UINT32_MAX;
+        std::uint64_t ra_page = 0;
+        std::uint32_t ra_window = 1;
     };
 
     struct alignas(64) SharedStats {
@@ -119,8 +124,12 @@ private:
     // ops_.wait_begin, when set: @vcpu begins to wait for @block_page of @b.
     // Inside a callout.
     void report_wait(const Block &b, std::uint64_t block_page, std::uint32_t vcpu);
-    // Read-ahead after @bp: how many following pages were added to the table.
-    std::uint64_t readahead(const Block &b, std::uint64_t bp);
+    // Read-ahead: up to @window - 1 pages after @bp, each added to the table
+    // unless present or in flight (the first such one ends it, as does the end
+    // of the block).  Returns how many were added.
+    std::uint64_t readahead(const Block &b, std::uint64_t bp, std::uint32_t window);
+    // A vCPU needs @bp of @b: move its read-ahead window (see memfault.h).
+    void adapt_window(Vcpu &v, const Block &b, std::uint64_t bp) const;
     void finish_episode(Vcpu &v, std::uint64_t now_ns);
     // A wait ended: add it to the vCPU's blocked time.
     static void end_blocked(Vcpu &v, std::uint64_t now_ns);

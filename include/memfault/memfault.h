@@ -177,6 +177,9 @@ typedef struct MemfaultEngine MemfaultEngine;
 /* KVM_MEMORY_EXIT_FLAG_PRIVATE: may accompany USERFAULT on guest_memfd slots. */
 #define MEMFAULT_KVM_MEMORY_EXIT_FLAG_PRIVATE   (1ull << 3)
 
+/* The largest MemfaultConfig.readahead_pages. */
+#define MEMFAULT_READAHEAD_MAX 512
+
 typedef struct MemfaultOps {
     /*
      * Ask the migration source for @len bytes at @offset of RAMBlock @idstr
@@ -217,9 +220,15 @@ typedef struct MemfaultConfig {
     /* The page size of the userfault bitmaps (KVM's PAGE_SIZE); 0 = 4096. */
     uint64_t kvm_page_size;
     /*
-     * Read-ahead: a request may cover up to this many block pages starting
-     * at the faulting one, stopping at the first page already present or in
-     * flight.  0 or 1 = off (one page per request).  At most 512.
+     * Read-ahead, per vCPU: a vCPU's request covers its faulting block page
+     * and up to window - 1 following ones, stopping at the first page
+     * already present or in flight and at the end of the block.  The window
+     * starts at 1; it doubles, up to readahead_pages, when the vCPU's next
+     * fault is forward within a window of its previous one (a stream), and
+     * halves otherwise.  The request stays one message.  Faults of other
+     * threads (memfault_request_page()) ask for one page.  0 or 1 = off (one
+     * page per request).  At most MEMFAULT_READAHEAD_MAX.  Also the longest
+     * run memfault_resend_requests() coalesces.
      */
     uint32_t readahead_pages;
 } MemfaultConfig;
@@ -228,7 +237,7 @@ typedef struct MemfaultConfig {
  * Create an engine.  @ops is copied; @opaque is passed to every callback.
  * Returns MEMFAULT_OK and *@out; MEMFAULT_EINVAL (NULL argument, no
  * send_request, max_vcpus 0, page size not a power of two >= 4096,
- * readahead_pages > 512); MEMFAULT_ENOMEM.
+ * readahead_pages > MEMFAULT_READAHEAD_MAX); MEMFAULT_ENOMEM.
  */
 MemfaultStatus memfault_engine_new(const MemfaultConfig *config, const MemfaultOps *ops,
                                    void *opaque, MemfaultEngine **out);

@@ -416,6 +416,8 @@ class Migration:
         o = self.o
         src_accel = o.src_accel or ("kvm,memfault=off" if o.src_qemu == o.qemu else "kvm")
         dst_accel = f"kvm,memfault={o.memfault}"
+        if o.memfault_readahead is not None:
+            dst_accel += f",memfault-readahead={o.memfault_readahead}"
         self.result.update(src_accel=src_accel, dst_accel=dst_accel)
         src_args = self.vm_args(src_accel)
         if o.scenario == "device-fail":
@@ -1091,6 +1093,8 @@ def parse_args(argv=None):
     ap.add_argument("--machine", default="pc-i440fx-7.2")
     ap.add_argument("--memfault", choices=["on", "off", "auto"], default="auto",
                     help="destination -accel kvm,memfault=")
+    ap.add_argument("--memfault-readahead", type=int, metavar="PAGES",
+                    help="destination -accel kvm,memfault-readahead= (default: QEMU's)")
     ap.add_argument("--preempt", action="store_true", help="postcopy-preempt on both sides")
     ap.add_argument("--passes", type=int,
                     help="guest passes during precopy (default 2; 0 for the Linux guest, whose "

@@ -3,7 +3,8 @@
 
     test_accel_memfault.py --qemu BIN --boot IMG --expect absent|present|no-kvm CASE...
 
-CASE is one of: boot, auto, off, on, invalid, help (QOM introspection), no-kvm.
+CASE is one of: boot, auto, off, on, invalid, readahead, help (QOM introspection),
+no-kvm.
 --expect says what the kernel under test has: KVM with KVM Userfault
 ("present": the rig with our modules), KVM without it ("absent": the rig with
 Debian's modules, tests/rig/run --stock), or no /dev/kvm at all ("no-kvm":
@@ -112,6 +113,17 @@ def case_invalid(opts):
     check(probe_lines(err) == [], "QEMU probed the kernel despite a bad option")
 
 
+def case_readahead(opts):
+    """memfault-readahead: pages, at most the engine's 512; others refused."""
+    err = refused(opts, "kvm,memfault-readahead=513", "memfault-readahead=513")
+    check("memfault-readahead must be at most 512 pages" in err,
+          f"no clear message for a read-ahead over the limit: {others(err)}")
+    err = refused(opts, "kvm,memfault-readahead=lots", "memfault-readahead=lots")
+    check("memfault-readahead" in err, f"the message does not name the option: {others(err)}")
+    boot_and_check_kvm(opts, "kvm,memfault-readahead=512")
+    boot_and_check_kvm(opts, "kvm,memfault-readahead=0")
+
+
 def case_no_kvm(opts):
     """Without /dev/kvm, every memfault value fails exactly as -accel kvm does
     (QEMU's own message): memfault adds nothing to a machine without KVM."""
@@ -139,6 +151,11 @@ def case_help(opts):
     print(p)
     check(p.get("type") == "on|off|auto", f"memfault type is {p.get('type')!r}")
     check("postcopy" in p.get("description", ""), "memfault has no useful description")
+    r = props.get("memfault-readahead", {})
+    print(r)
+    check(r.get("type") == "uint32", f"memfault-readahead type is {r.get('type')!r}")
+    check("default: 16" in r.get("description", ""),
+          "memfault-readahead's description does not give its default")
 
 
 CASES = {name[5:].replace("_", "-"): fn for name, fn in globals().items()

@@ -458,30 +458,77 @@ protected:
     void SetUp() override { create(4); }
 };
 
-TEST_F(EngineReadahead, CoalescesFollowingMissingPages) {
-    src.expect("pc.ram", 10 * kPage, 4 * kPage);
+TEST_F(EngineReadahead, TheWindowGrowsWithAStreamUpToItsMaximum) {
+    src.expect("pc.ram", 10 * kPage, kPage); // the first fault: window 1
     EXPECT_EQ(fault(0, 10 * kPage), MEMFAULT_WAIT);
-    EXPECT_EQ(fault(1, 12 * kPage), MEMFAULT_WAIT) << "covered by the read-ahead: joins";
-    EXPECT_EQ(stats().pages_requested, 4u);
-    EXPECT_EQ(stats().inflight, 4u);
-    // Stops at a page already in flight or present.
-    EXPECT_EQ(arrive(21 * kPage), MEMFAULT_OK);
-    src.expect("pc.ram", 19 * kPage, 2 * kPage);
-    EXPECT_EQ(fault(2, 19 * kPage), MEMFAULT_WAIT);
-    src.expect("pc.ram", 9 * kPage, kPage);
-    EXPECT_EQ(fault(3, 9 * kPage), MEMFAULT_WAIT);
-    // Stops at the end of the block.
-    src.expect("pc.ram", 64 * kMiB - 2 * kPage, 2 * kPage);
-    EXPECT_EQ(memfault_request_page(e, "pc.ram", 64 * kMiB - 2 * kPage), MEMFAULT_OK);
-    // Resend coalesces runs of up to 4 pages: 9..12, 13, 19..20, end-2..end-1.
-    src.expect("pc.ram", 9 * kPage, 4 * kPage);
-    src.expect("pc.ram", 13 * kPage, kPage);
-    src.expect("pc.ram", 19 * kPage, 2 * kPage);
-    src.expect("pc.ram", 64 * kMiB - 2 * kPage, 2 * kPage);
-    EXPECT_EQ(memfault_resend_requests(e), MEMFAULT_OK);
-    EXPECT_EQ(arrive(10 * kPage, "pc.ram", 4 * kPage), MEMFAULT_OK);
+    EXPECT_EQ(arrive(10 * kPage), MEMFAULT_OK);
     EXPECT_EQ(memfault_vcpu_wait(e, 0, kBound), MEMFAULT_ARRIVED);
-    EXPECT_EQ(memfault_vcpu_wait(e, 1, kBound), MEMFAULT_ARRIVED);
+    src.expect("pc.ram", 11 * kPage, 2 * kPage); // forward, within reach: 2
+    EXPECT_EQ(fault(0, 11 * kPage), MEMFAULT_WAIT);
+    EXPECT_EQ(arrive(11 * kPage, "pc.ram", 2 * kPage), MEMFAULT_OK);
+    EXPECT_EQ(memfault_vcpu_wait(e, 0, kBound), MEMFAULT_ARRIVED);
+    src.expect("pc.ram", 13 * kPage, 4 * kPage); // 4, the maximum
+    EXPECT_EQ(fault(0, 13 * kPage), MEMFAULT_WAIT);
+    EXPECT_EQ(arrive(13 * kPage, "pc.ram", 4 * kPage), MEMFAULT_OK);
+    EXPECT_EQ(memfault_vcpu_wait(e, 0, kBound), MEMFAULT_ARRIVED);
+    src.expect("pc.ram", 17 * kPage, 4 * kPage); // stays at 4
+    EXPECT_EQ(fault(0, 17 * kPage), MEMFAULT_WAIT);
+    EXPECT_TRUE(src.all_expected_seen());
+    EXPECT_EQ(stats().pages_requested, 11u);
+    EXPECT_EQ(stats().requests_sent, 4u);
+    // A fault inside the window joins, and still counts as the stream's.
+    src.expect("pc.ram", 39 * kPage, kPage);
+    EXPECT_EQ(fault(1, 39 * kPage), MEMFAULT_WAIT) << "vCPU 1: its own window, 1";
+    EXPECT_EQ(fault(0, 18 * kPage), MEMFAULT_WAIT) << "joins the read-ahead";
+}
+
+TEST_F(EngineReadahead, TheWindowHalvesOffTheStreamAndEachVcpuHasItsOwn) {
+    for (std::uint64_t p : {100, 101, 103}) { // windows 1, 2, 4
+        src.expect("pc.ram", p * kPage, (p == 100 ? 1 : p == 101 ? 2 : 4) * kPage);
+        EXPECT_EQ(fault(0, p * kPage), MEMFAULT_WAIT);
+    }
+    EXPECT_TRUE(src.all_expected_seen());
+    src.expect("pc.ram", 500 * kPage, kPage); // vCPU 1 knows nothing of vCPU 0's stream
+    EXPECT_EQ(fault(1, 500 * kPage), MEMFAULT_WAIT);
+    src.expect("pc.ram", 300 * kPage, 2 * kPage); // vCPU 0 jumps: 4 -> 2
+    EXPECT_EQ(fault(0, 300 * kPage), MEMFAULT_WAIT);
+    EXPECT_EQ(fault(0, 300 * kPage), MEMFAULT_WAIT) << "the same page again (a kick): no change";
+    src.expect("pc.ram", 200 * kPage, kPage); // backwards: 2 -> 1
+    EXPECT_EQ(fault(0, 200 * kPage), MEMFAULT_WAIT);
+    src.expect("pc.ram", 205 * kPage, kPage); // forward, but out of reach: stays 1
+    EXPECT_EQ(fault(0, 205 * kPage), MEMFAULT_WAIT);
+    EXPECT_TRUE(src.all_expected_seen());
+}
+
+TEST_F(EngineReadahead, StopsAtPagesPresentOrInFlightAndAtTheEndOfTheBlock) {
+    // Ramp vCPU 0 up to 4 at the end of the block: 1, 2, then 4 cut at the end.
+    const std::uint64_t end = 64 * kMiB;
+    src.expect("pc.ram", end - 8 * kPage, kPage);
+    EXPECT_EQ(fault(0, 4 * kGiB + 32 * kMiB - 8 * kPage), MEMFAULT_WAIT);
+    src.expect("pc.ram", end - 7 * kPage, 2 * kPage);
+    EXPECT_EQ(fault(0, 4 * kGiB + 32 * kMiB - 7 * kPage), MEMFAULT_WAIT);
+    EXPECT_EQ(arrive(end - 3 * kPage), MEMFAULT_OK);
+    src.expect("pc.ram", end - 5 * kPage, 2 * kPage); // window 4, stops at the page present
+    EXPECT_EQ(fault(0, 4 * kGiB + 32 * kMiB - 5 * kPage), MEMFAULT_WAIT);
+    src.expect("pc.ram", end - 2 * kPage, 2 * kPage); // window 4, stops at the end of the block
+    EXPECT_EQ(fault(0, 4 * kGiB + 32 * kMiB - 2 * kPage), MEMFAULT_WAIT);
+    // vCPU 1's stream runs into vCPU 0's request in flight.
+    src.expect("pc.ram", 20 * kPage, kPage);
+    EXPECT_EQ(fault(1, 20 * kPage), MEMFAULT_WAIT);
+    src.expect("pc.ram", 23 * kPage, kPage);
+    EXPECT_EQ(memfault_request_page(e, "pc.ram", 23 * kPage), MEMFAULT_OK) << "one page, no stream";
+    src.expect("pc.ram", 21 * kPage, 2 * kPage);
+    EXPECT_EQ(fault(1, 21 * kPage), MEMFAULT_WAIT);
+    EXPECT_TRUE(src.all_expected_seen());
+    EXPECT_EQ(stats().inflight, 11u);
+    // Resend coalesces runs of up to 4 pages: 20..22 + 23 (one run), end-8..end-5,
+    // end-4, end-2..end-1.
+    src.expect("pc.ram", 20 * kPage, 4 * kPage);
+    src.expect("pc.ram", end - 8 * kPage, 4 * kPage);
+    src.expect("pc.ram", end - 4 * kPage, kPage);
+    src.expect("pc.ram", end - 2 * kPage, 2 * kPage);
+    EXPECT_EQ(memfault_resend_requests(e), MEMFAULT_OK);
+    EXPECT_TRUE(src.all_expected_seen());
 }
 
 // A source that misbehaves must not take the engine down with it.
