@@ -229,11 +229,14 @@ def quantile(v, q):
 
 # -- one migration ------------------------------------------------------------------
 
-def migrate_once(opts, guest, memfault, net, preempt):
+def migrate_once(opts, guest, mode, net, preempt):
     with tempfile.TemporaryDirectory(prefix="mf-bench-") as d:
         trace = os.path.join(d, "dst-trace.log")
+        memfault, _, readahead = mode.partition(":")
         args = ["--qemu", opts.qemu, "--guest", guest, "--memfault", memfault,
                 "--postcopy-bw", str(opts.postcopy_bw), "--dst-trace", trace]
+        if readahead:
+            args += ["--memfault-readahead", readahead]
         if opts.trace_path:
             args.append("--trace-path")
         if memfault == "on":
@@ -264,6 +267,7 @@ def migrate_once(opts, guest, memfault, net, preempt):
     mf = info.get("postcopy-memfault")
     r = {
         "memfault": memfault,
+        "readahead": int(readahead) if readahead else None,
         "faults": len(lat),
         "kicked_waits": kicked,
         "p50_us": quantile(lat, 0.5), "p90_us": quantile(lat, 0.9),
@@ -310,7 +314,8 @@ def main():
                          "postcopy-preempt on")
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--modes", default="on,off",
-                    help="destination memfault= values to compare (on needs KVM Userfault)")
+                    help="destination memfault= values to compare (on needs KVM Userfault); "
+                         "on:N also sets memfault-readahead=N")
     ap.add_argument("--postcopy-bw", type=int, default=16,
                     help="max-postcopy-bandwidth on the source (MiB/s): the background "
                          "stream is slowed so that the guest runs into missing pages")
@@ -335,8 +340,8 @@ def main():
     if opts.reps < 1:
         ap.error("--reps must be >= 1")
     opts.modes = opts.modes.split(",")
-    if not opts.modes or any(m not in ("on", "off", "auto") for m in opts.modes):
-        ap.error("--modes: a comma-separated list of on, off, auto")
+    if not opts.modes or any(not re.fullmatch(r"(on|auto)(:\d+)?|off", m) for m in opts.modes):
+        ap.error("--modes: a comma-separated list of on, off, auto, on:READAHEAD, auto:READAHEAD")
 
     results = {"postcopy_bw_mib_s": opts.postcopy_bw, "runs": [], "nets": {}}
     t_start = time.monotonic()

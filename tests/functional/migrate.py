@@ -98,6 +98,8 @@ ONE_TABLE_EVENT = "postcopy_page_req_add"
 # the log is read right, and the engine's re-send when RESUME is handled.
 ONE_TABLE_WITNESS = "postcopy_memfault_setup"
 RESEND_EVENT = "postcopy_memfault_resend"
+# Each request the engine hands to the return path: "pc.ram offset 0x.. len 0x..".
+REQUEST_EVENT = "postcopy_memfault_request"
 # A -trace log line: QEMU 10.2 writes "2026-11-30T09:20:01.123456Z event args"
 # with -msg timestamp=on; QEMU 10.0 and 7.2 wrote "pid@sec.usec:event args".
 TRACE_LINE = re.compile(r"^(\d{4}-\d\d-\d\dT[\d:.]+Z) (\w+) (.*)$")
@@ -441,7 +443,8 @@ class Migration:
             if not self.dst_log:
                 self.dst_log = "dst-trace.log"   # in dst.dir, below
                 dst_args += ["-msg", "timestamp=on", "-D", "DST_DIR/" + self.dst_log]
-            dst_args += [a for ev in (ONE_TABLE_EVENT, ONE_TABLE_WITNESS, RESEND_EVENT)
+            dst_args += [a for ev in (ONE_TABLE_EVENT, ONE_TABLE_WITNESS, RESEND_EVENT,
+                                      REQUEST_EVENT)
                          for a in ("-trace", ev)]
         dst_prefix = netns(o.dst_netns)
         if o.scenario == "refuse-userfault":
@@ -600,6 +603,16 @@ class Migration:
             check(len(resends) == 1, f"destination: {len(resends)} re-sends of the memfault "
                                      "engine's requests on RESUME, want 1")
             self.mark(f"the engine re-sent its requests on RESUME: {resends[0].strip()}")
+        lens = [int(m.group(1), 16) for ev, args in events if ev == REQUEST_EVENT
+                for m in [re.search(r"len 0x([0-9a-f]+)", args)] if m]
+        if lens:
+            self.result["request_pages"] = (f"{sum(lens) // PAGE} pages in {len(lens)} requests, "
+                                            f"largest {max(lens) // PAGE}")
+        if self.o.expect_readahead:
+            check(any(n > PAGE for n in lens),
+                  f"destination: none of its {len(lens)} page requests read ahead "
+                  f"(memfault-readahead={self.o.memfault_readahead})")
+            self.mark(f"requests read ahead: {self.result['request_pages']}")
 
     def ab_verdict(self):
         """The A/B invariant over the destination's memory (stopped)."""
@@ -1055,6 +1068,8 @@ def summary(m, opts):
         log(f"  guest kernel           {r['guest_up']}")
     if "guest_stall" in r:
         log(f"  guest's own stalls     {r['guest_stall']} (after the switch, guest clock)")
+    if r.get("request_pages"):
+        log(f"  memfault requests      {r['request_pages']} (destination trace)")
     if r.get("refused"):
         log(f"  memfault refused       {r['refused']}")
     if r.get("blocked_senders"):
@@ -1095,6 +1110,8 @@ def parse_args(argv=None):
                     help="destination -accel kvm,memfault=")
     ap.add_argument("--memfault-readahead", type=int, metavar="PAGES",
                     help="destination -accel kvm,memfault-readahead= (default: QEMU's)")
+    ap.add_argument("--expect-readahead", action="store_true",
+                    help="fail unless some memfault page request covered more than one page")
     ap.add_argument("--preempt", action="store_true", help="postcopy-preempt on both sides")
     ap.add_argument("--passes", type=int,
                     help="guest passes during precopy (default 2; 0 for the Linux guest, whose "
@@ -1138,6 +1155,8 @@ def parse_args(argv=None):
     opts = ap.parse_args(argv)
     if opts.trace_path and not opts.dst_trace:
         ap.error("--trace-path needs --dst-trace")
+    if opts.expect_readahead and (opts.memfault == "off" or (opts.memfault_readahead or 0) < 2):
+        ap.error("--expect-readahead needs memfault and --memfault-readahead of 2 or more")
     if opts.scenario == "refuse-userfault":
         if not opts.refuse_userfault_lib:
             ap.error("--scenario refuse-userfault needs --refuse-userfault-lib")
