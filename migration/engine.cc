@@ -157,9 +157,38 @@ void Engine::adapt_window(Vcpu &v, const Block &b, std::uint64_t bp) const {
         v.ra_window = std::min(v.ra_window * 2, readahead_pages_);
     } else if (!same_block || bp != v.ra_page) { // the same page again (a kick) says nothing
         v.ra_window = std::max(v.ra_window / 2, 1u);
+        v.ra_next = 0; // no stream to read ahead of
     }
     v.ra_block = b.index;
     v.ra_page = bp;
+}
+
+bool Engine::issue(Vcpu &v, const Block &b, std::uint64_t first, std::uint64_t n) {
+    if (ops_.requests_queued) {
+        v.queued.add();
+        return queue_.push({&b, first, n});
+    }
+    if (send(b, first, n) == 0) {
+        v.sent.add();
+        v.pages_requested.add(n);
+    } else {
+        v.failed.add(); // still recorded: resend_requests() retries it
+    }
+    return false;
+}
+
+bool Engine::read_ahead_early(Vcpu &v, const Block &b, std::uint64_t bp) {
+    // Only a stream's own request, from its back half on: the vCPU then works
+    // through the rest of it while the next window travels.
+    if (readahead_pages_ <= 1 || v.ra_block != b.index || v.ra_next <= bp ||
+        v.ra_next - bp > std::max(v.ra_window / 2, 1u) || v.ra_next >= b.pages())
+        return false;
+    const std::uint64_t first = v.ra_next;
+    if (!inflight_.insert_if_absent(make_key(b.index, first), [&] { return b.page_present(first); }))
+        return false; // in flight or present already: nothing to ask for
+    const std::uint64_t n = 1 + readahead(b, first, v.ra_window);
+    v.ra_next = first + n;
+    return issue(v, b, first, n);
 }
 
 void Engine::finish_episode(Vcpu &v, std::uint64_t now) {
@@ -220,6 +249,7 @@ MemfaultStatus Engine::handle_exit(std::uint32_t vcpu, std::uint64_t gpa, std::u
     // Register before the page can be completed: the arrival wakes (vcpu, gen).
     const Waiter w{vcpu, v.waiter.begin_wait()};
     const std::uint64_t bp = d.block_page;
+    bool notify = false; // a request was queued: tell the sender
     switch (inflight_.join(key, &w, [&] { return b.page_present(bp); })) {
     case InflightTable::Join::kPresent: {
         v.waiter.cancel_wait();
@@ -230,28 +260,16 @@ MemfaultStatus Engine::handle_exit(std::uint32_t vcpu, std::uint64_t gpa, std::u
         return MEMFAULT_RESOLVED;
     }
     case InflightTable::Join::kJoined:
-        if (!refault) {
+        if (!refault)
             v.joined.add();
-            if (enter_callout()) {
-                report_wait(b, bp, vcpu);
-                leave_callout();
-            }
-        }
-        v.blocked_since_ns.store(t0, std::memory_order_relaxed);
-        return MEMFAULT_WAIT;
-    case InflightTable::Join::kCreated:
+        notify = read_ahead_early(v, b, bp);
+        break;
+    case InflightTable::Join::kCreated: {
+        const std::uint64_t n = 1 + readahead(b, bp, v.ra_window);
+        v.ra_next = bp + n;
+        notify = issue(v, b, bp, n);
         break;
     }
-    const std::uint64_t n = 1 + readahead(b, bp, v.ra_window);
-    bool notify = false;
-    if (ops_.requests_queued) {
-        v.queued.add();
-        notify = queue_.push({&b, bp, n});
-    } else if (send(b, bp, n) == 0) {
-        v.sent.add();
-        v.pages_requested.add(n);
-    } else {
-        v.failed.add(); // still recorded: resend_requests() retries it
     }
     if ((notify || !refault) && enter_callout()) {
         if (notify)

@@ -100,6 +100,9 @@ private:
         std::uint32_t ra_block = UINT32_MAX;
         std::uint64_t ra_page = 0;
         std::uint32_t ra_window = 1;
+        // The block page after the vCPU's last request (0: no stream): where
+        // read_ahead_early() goes on.
+        std::uint64_t ra_next = 0;
     };
 
     struct alignas(64) SharedStats {
@@ -130,6 +133,13 @@ private:
     std::uint64_t readahead(const Block &b, std::uint64_t bp, std::uint32_t window);
     // A vCPU needs @bp of @b: move its read-ahead window (see memfault.h).
     void adapt_window(Vcpu &v, const Block &b, std::uint64_t bp) const;
+    // Hand [first, first + n) of @b, just added to the table, to the source:
+    // queued for the sender (returns true when it must be told) or sent.
+    bool issue(Vcpu &v, const Block &b, std::uint64_t first, std::uint64_t n);
+    // @v joined @bp, in flight: if that is its stream's last request and the
+    // vCPU is in its back half, request the next window now (asynchronous
+    // read-ahead).  Returns issue()'s answer, false when nothing was asked.
+    bool read_ahead_early(Vcpu &v, const Block &b, std::uint64_t bp);
     void finish_episode(Vcpu &v, std::uint64_t now_ns);
     // A wait ended: add it to the vCPU's blocked time.
     static void end_blocked(Vcpu &v, std::uint64_t now_ns);

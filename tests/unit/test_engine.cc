@@ -515,6 +515,36 @@ TEST_F(EngineReadahead, TheWindowHalvesOffTheStreamAndEachVcpuHasItsOwn) {
     EXPECT_TRUE(src.all_expected_seen());
 }
 
+// Asynchronous read-ahead: a vCPU that reaches the back half of its stream's
+// last request asks for the next window at once, so that it travels while the
+// vCPU works through the rest of this one.
+TEST_F(EngineReadahead, TheBackHalfOfAWindowAsksForTheNextOne) {
+    src.expect("pc.ram", 10 * kPage, kPage);
+    EXPECT_EQ(fault(0, 10 * kPage), MEMFAULT_WAIT);
+    EXPECT_EQ(arrive(10 * kPage), MEMFAULT_OK);
+    src.expect("pc.ram", 11 * kPage, 2 * kPage); // window 2: 11, 12
+    EXPECT_EQ(fault(0, 11 * kPage), MEMFAULT_WAIT);
+    EXPECT_EQ(arrive(11 * kPage), MEMFAULT_OK);
+    src.expect("pc.ram", 13 * kPage, 4 * kPage); // 12 in flight, back half: 13..16 now
+    EXPECT_EQ(fault(0, 12 * kPage), MEMFAULT_WAIT);
+    EXPECT_TRUE(src.all_expected_seen());
+    EXPECT_EQ(arrive(12 * kPage), MEMFAULT_OK);
+    EXPECT_EQ(fault(0, 13 * kPage), MEMFAULT_WAIT) << "front half of 13..16: nothing new";
+    EXPECT_EQ(src.count(), 3u);
+    EXPECT_EQ(arrive(13 * kPage, "pc.ram", 2 * kPage), MEMFAULT_OK);
+    src.expect("pc.ram", 17 * kPage, 4 * kPage); // 15, back half: 17..20
+    EXPECT_EQ(fault(0, 15 * kPage), MEMFAULT_WAIT);
+    EXPECT_TRUE(src.all_expected_seen());
+    // Another vCPU joining this stream's pages has no stream of its own there.
+    EXPECT_EQ(fault(1, 20 * kPage), MEMFAULT_WAIT);
+    EXPECT_EQ(src.count(), 4u);
+    // Off the stream nothing is asked early: a jump halves the window.
+    src.expect("pc.ram", 300 * kPage, 2 * kPage);
+    EXPECT_EQ(fault(0, 300 * kPage), MEMFAULT_WAIT);
+    EXPECT_EQ(fault(2, 301 * kPage), MEMFAULT_WAIT) << "vCPU 2 joins";
+    EXPECT_EQ(src.count(), 5u);
+}
+
 TEST_F(EngineReadahead, StopsAtPagesPresentOrInFlightAndAtTheEndOfTheBlock) {
     // Ramp vCPU 0 up to 4 at the end of the block: 1, 2, then 4 cut at the end.
     const std::uint64_t end = 64 * kMiB;
