@@ -152,8 +152,11 @@ void Engine::adapt_window(Vcpu &v, const Block &b, std::uint64_t bp) const {
     if (readahead_pages_ <= 1)
         return;
     const bool same_block = v.ra_block == b.index;
-    if (same_block && bp > v.ra_page && bp - v.ra_page <= v.ra_window) {
-        // Forward, within reach of the last window: a stream.
+    // Forward, within a window of the last fault or at most at the end of
+    // what the stream asked for (pages that arrived in time took no exit).
+    if (same_block && bp > v.ra_page &&
+        (bp - v.ra_page <= v.ra_window || bp <= v.ra_next)) {
+        // A stream.
         v.ra_window = std::min(v.ra_window * 2, readahead_pages_);
     } else if (!same_block || bp != v.ra_page) { // the same page again (a kick) says nothing
         v.ra_window = std::max(v.ra_window / 2, 1u);

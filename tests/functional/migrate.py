@@ -438,22 +438,19 @@ class Migration:
             dst_args += ["-msg", "timestamp=on", "-D", o.dst_trace] + \
                 [a for ev in TRACE_EVENTS + (TRACE_PATH_DST if o.trace_path else ())
                  for a in ("-trace", ev)]
-        self.dst_log = o.dst_trace
-        if o.memfault != "off":
-            if not self.dst_log:
-                self.dst_log = "dst-trace.log"   # in dst.dir, below
-                dst_args += ["-msg", "timestamp=on", "-D", "DST_DIR/" + self.dst_log]
-            dst_args += [a for ev in (ONE_TABLE_EVENT, ONE_TABLE_WITNESS, RESEND_EVENT,
-                                      REQUEST_EVENT)
-                         for a in ("-trace", ev)]
         dst_prefix = netns(o.dst_netns)
         if o.scenario == "refuse-userfault":
             dst_prefix += ["env", f"LD_PRELOAD={os.path.abspath(o.refuse_userfault_lib)}"]
         dst = Qemu(o.qemu, dst_args, name="dst", prefix=dst_prefix)
         dst.name = "destination"
-        if self.dst_log and not o.dst_trace:
-            self.dst_log = os.path.join(dst.dir, self.dst_log)
-            dst.args = [self.dst_log if a == "DST_DIR/dst-trace.log" else a for a in dst.args]
+        self.dst_log = o.dst_trace
+        if o.memfault != "off":   # check_one_table() reads these
+            if not self.dst_log:
+                self.dst_log = os.path.join(dst.dir, "dst-trace.log")
+                dst.args += ["-msg", "timestamp=on", "-D", self.dst_log]
+            dst.args += [a for ev in (ONE_TABLE_EVENT, ONE_TABLE_WITNESS, RESEND_EVENT,
+                                      REQUEST_EVENT)
+                         for a in ("-trace", ev)]
         self.src, self.dst = src, dst
         proxy = None
         ok = False

@@ -538,11 +538,17 @@ TEST_F(EngineReadahead, TheBackHalfOfAWindowAsksForTheNextOne) {
     // Another vCPU joining this stream's pages has no stream of its own there.
     EXPECT_EQ(fault(1, 20 * kPage), MEMFAULT_WAIT);
     EXPECT_EQ(src.count(), 4u);
+    // Pages that arrived in time take no exit: the next fault, at the end of
+    // what the stream asked for, is still the stream's (window stays 4).
+    EXPECT_EQ(arrive(15 * kPage, "pc.ram", 6 * kPage), MEMFAULT_OK);
+    src.expect("pc.ram", 21 * kPage, 4 * kPage);
+    EXPECT_EQ(fault(0, 21 * kPage), MEMFAULT_WAIT);
+    EXPECT_TRUE(src.all_expected_seen());
     // Off the stream nothing is asked early: a jump halves the window.
     src.expect("pc.ram", 300 * kPage, 2 * kPage);
     EXPECT_EQ(fault(0, 300 * kPage), MEMFAULT_WAIT);
     EXPECT_EQ(fault(2, 301 * kPage), MEMFAULT_WAIT) << "vCPU 2 joins";
-    EXPECT_EQ(src.count(), 5u);
+    EXPECT_EQ(src.count(), 6u);
 }
 
 TEST_F(EngineReadahead, StopsAtPagesPresentOrInFlightAndAtTheEndOfTheBlock) {
