@@ -225,13 +225,14 @@ typedef struct MemfaultConfig {
      * already present or in flight and at the end of the block.  The window
      * starts at 1; it doubles, up to readahead_pages, when the vCPU's next
      * fault is forward within a window of its previous one or no further
-     * than the end of its last request (a stream), and halves otherwise.  The request stays one message.  A vCPU that
-     * faults on a page of its stream's last request, in its back half,
-     * asks for the next window at once (asynchronous read-ahead), so that
-     * it travels while the vCPU works through this one.  Faults of other
-     * threads (memfault_request_page()) ask for one page.  0 or 1 = off (one
-     * page per request).  At most MEMFAULT_READAHEAD_MAX.  Also the longest
-     * run memfault_resend_requests() coalesces.
+     * than the end of its last request (a stream), and halves otherwise.
+     * The request stays one message.  A vCPU that faults on a page of its
+     * stream's last request, in its back half, asks for the next window at
+     * once (asynchronous read-ahead), so that it travels while the vCPU
+     * works through this one.  Faults of other threads
+     * (memfault_request_page()) ask for one page.  0 or 1 = off (one page
+     * per request).  At most MEMFAULT_READAHEAD_MAX.  Also the longest run
+     * memfault_resend_requests() coalesces.
      */
     uint32_t readahead_pages;
 } MemfaultConfig;
