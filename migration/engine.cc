@@ -136,19 +136,22 @@ void Engine::report_wait(const Block &b, std::uint64_t block_page, std::uint32_t
         ops_.wait_begin(opaque_, b.idstr.c_str(), block_page * b.page_size, vcpu);
 }
 
+bool Engine::claim(const Block &b, std::uint64_t bp) {
+    return bp < b.pages() &&
+           inflight_.insert_if_absent(make_key(b.index, bp), [&] { return b.page_present(bp); });
+}
+
 std::uint64_t Engine::readahead(const Block &b, std::uint64_t bp, std::uint32_t window) {
     std::uint64_t extra = 0;
     for (std::uint64_t k = 1; k < window; k++) {
-        std::uint64_t p = bp + k;
-        if (p >= b.pages() ||
-            !inflight_.insert_if_absent(make_key(b.index, p), [&] { return b.page_present(p); }))
+        if (!claim(b, bp + k))
             break;
         extra++;
     }
     return extra;
 }
 
-void Engine::adapt_window(Vcpu &v, const Block &b, std::uint64_t bp) const {
+void Engine::adapt_window(Vcpu &v, const Block &b, std::uint64_t bp) {
     if (readahead_pages_ <= 1)
         return;
     const bool same_block = v.ra_block == b.index;
@@ -184,11 +187,11 @@ bool Engine::read_ahead_early(Vcpu &v, const Block &b, std::uint64_t bp) {
     // Only a stream's own request, from its back half on: the vCPU then works
     // through the rest of it while the next window travels.
     if (readahead_pages_ <= 1 || v.ra_block != b.index || v.ra_next <= bp ||
-        v.ra_next - bp > std::max(v.ra_window / 2, 1u) || v.ra_next >= b.pages())
+        v.ra_next - bp > std::max(v.ra_window / 2, 1u))
         return false;
     const std::uint64_t first = v.ra_next;
-    if (!inflight_.insert_if_absent(make_key(b.index, first), [&] { return b.page_present(first); }))
-        return false; // in flight or present already: nothing to ask for
+    if (!claim(b, first))
+        return false; // past the block, in flight or present already: nothing to ask for
     const std::uint64_t n = 1 + readahead(b, first, v.ra_window);
     v.ra_next = first + n;
     return issue(v, b, first, n);

@@ -127,12 +127,14 @@ private:
     // ops_.wait_begin, when set: @vcpu begins to wait for @block_page of @b.
     // Inside a callout.
     void report_wait(const Block &b, std::uint64_t block_page, std::uint32_t vcpu);
-    // Read-ahead: up to @window - 1 pages after @bp, each added to the table
-    // unless present or in flight (the first such one ends it, as does the end
-    // of the block).  Returns how many were added.
+    // Add block page @bp of @b to the in-flight table; false when it is past
+    // the block, present or in flight already.
+    bool claim(const Block &b, std::uint64_t bp);
+    // Read-ahead: up to @window - 1 pages after @bp, each claim()ed (the first
+    // that cannot be ends it).  Returns how many were added.
     std::uint64_t readahead(const Block &b, std::uint64_t bp, std::uint32_t window);
     // A vCPU needs @bp of @b: move its read-ahead window (see memfault.h).
-    void adapt_window(Vcpu &v, const Block &b, std::uint64_t bp) const;
+    void adapt_window(Vcpu &v, const Block &b, std::uint64_t bp);
     // Hand [first, first + n) of @b, just added to the table, to the source:
     // queued for the sender (returns true when it must be told) or sent.
     bool issue(Vcpu &v, const Block &b, std::uint64_t first, std::uint64_t n);
