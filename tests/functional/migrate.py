@@ -444,7 +444,7 @@ class Migration:
         dst = Qemu(o.qemu, dst_args, name="dst", prefix=dst_prefix)
         dst.name = "destination"
         self.dst_log = o.dst_trace
-        if o.memfault != "off":   # check_one_table() reads these
+        if o.memfault != "off":   # check_dst_trace() reads these
             if not self.dst_log:
                 self.dst_log = os.path.join(dst.dir, "dst-trace.log")
                 dst.args += ["-msg", "timestamp=on", "-D", self.dst_log]
@@ -578,12 +578,14 @@ class Migration:
         qmp(dst, "quit")
         check(dst.wait_exit(30) == 0, "destination did not quit cleanly")
         self.mark("destination quit")
-        self.check_one_table(info)
+        self.check_dst_trace(info)
 
-    def check_one_table(self, info):
-        """With memfault demand paging, no request went into upstream's
-        page_requested: the engine kept them all.  Read once the destination
-        quit, so that its trace log is complete."""
+    def check_dst_trace(self, info):
+        """With memfault demand paging, from the destination's trace: no
+        request went into upstream's page_requested (the engine kept them
+        all), the recovery re-sent the engine's requests once, and requests
+        read ahead when asked to.  Read once the destination quit, so that its
+        trace log is complete."""
         if "postcopy-memfault" not in info:
             return
         events = [(ev, args) for _, ev, args in trace_events(self.dst_log)]
