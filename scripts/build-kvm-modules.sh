@@ -92,15 +92,18 @@ sync_copy() {   # DEST
 # headers before the installed ones (NOSTDINC_FLAGS precedes LINUXINCLUDE).
 # trace.h includes itself as ../../arch/x86/kvm/trace.h relative to an include
 # directory, hence include/trace.  The installed kernel's config predates the
-# Kconfig symbol our series adds, so it is defined here when the series selects it.
+# Kconfig symbols our series adds, so they are defined here when the series selects them.
 write_makefile() {   # DIR
     local mk="$1/arch/x86/kvm/Makefile" tmp
     tmp=$(mktemp)
     {
         echo "NOSTDINC_FLAGS += -I\$(KVM_TREE)/include -I\$(KVM_TREE)/include/uapi -I\$(KVM_TREE)/include/trace"
-        if grep -q 'select HAVE_KVM_USERFAULT' "$tree/arch/x86/kvm/Kconfig"; then
-            echo "ccflags-y += -DCONFIG_HAVE_KVM_USERFAULT=1"
-        fi
+        local sym
+        for sym in HAVE_KVM_USERFAULT HAVE_KVM_EXIT_ON_MISSING; do
+            if grep -q "select $sym\$" "$tree/arch/x86/kvm/Kconfig"; then
+                echo "ccflags-y += -DCONFIG_$sym=1"
+            fi
+        done
         sed -e 's|\$(srctree)/arch/x86/kvm|$(KVM_TREE)/arch/x86/kvm|g' \
             -e 's|\$(srctree)/virt/kvm|$(KVM_TREE)/virt/kvm|g' \
             "$tree/arch/x86/kvm/Makefile"

@@ -36,6 +36,17 @@ extern "C" {
 #define MEMFAULT_KVM_MEM_USERFAULT              (1u << 3)
 #define MEMFAULT_KVM_MEMORY_EXIT_FLAG_USERFAULT (1ull << 4)
 
+/*
+ * KVM_MEM_EXIT_ON_MISSING (docs/kernel-interface.md): the other design of
+ * memory-fault exits, without a bitmap.  A vCPU fault that KVM cannot
+ * resolve from the userspace mapping without waiting (e.g. for userfaultfd)
+ * exits with KVM_MEMORY_EXIT_FLAG_MISSING.  Local values of patches/linux,
+ * like KVM Userfault's; a memslot takes one of the two flags, never both.
+ */
+#define MEMFAULT_KVM_CAP_EXIT_ON_MISSING        1025
+#define MEMFAULT_KVM_MEM_EXIT_ON_MISSING        (1u << 4)
+#define MEMFAULT_KVM_MEMORY_EXIT_FLAG_MISSING   (1ull << 5)
+
 typedef enum MemfaultStatus {
     MEMFAULT_OK = 0,
     /* The kernel lacks something memfault needs (see the probe's reason). */

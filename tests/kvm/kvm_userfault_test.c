@@ -19,13 +19,22 @@
  *       on, huge ones again after it is off.  Without it
  *       (stock kernel): reports the capability absent and checks that the
  *       flag is rejected.  --expect makes the absence/presence a failure.
+ *       The same for KVM_MEM_EXIT_ON_MISSING, on memory whose missing pages
+ *       userfaultfd holds back: exits exactly for the pages not placed yet
+ *       (reads, writes, instruction fetches, pages discarded again), none
+ *       for pages UFFDIO_COPY or UFFDIO_ZEROPAGE placed (writes to the
+ *       zero page included) nor on memory without userfaultfd,
+ *       KVM_PRE_FAULT_MEMORY fails instead of waiting, and the flag is
+ *       refused with KVM_MEM_USERFAULT, KVM_MEM_READONLY and through the
+ *       first version of the ioctl.
  *
  *   kvm-userfault-test --demand-paging [--vcpus 1,2,4,8] [--pages N]
  *                      [--reps R] [--delay-us D] [--json FILE]
  *       Each vCPU writes its own N pages.  Pages are supplied either by a
  *       userfaultfd reader thread (MISSING, UFFDIO_COPY) or by the vCPU
  *       thread itself after a KVM Userfault exit (UFFDIO_COPY with DONTWAKE,
- *       then clear the bit); --delay-us sleeps that long before supplying
+ *       then clear the bit), or by the vCPU thread after an exit-on-missing
+ *       exit (UFFDIO_COPY, no bitmap); --delay-us sleeps that long before supplying
  *       each page, a stand-in for the network.  Prints pages/s for both, per
  *       vCPU count, and the fault latency the guest itself measured (rdtsc
  *       around each first write); --json writes every run's figures.
@@ -72,6 +81,13 @@ _Static_assert(sizeof(struct mf_region2) == 160, "kvm_userspace_memory_region2")
 #define MF_CAP_MEMORY_FAULT_INFO 232
 #define MF_EXIT_MEMORY_FAULT 39
 #define MF_MEMORY_EXIT_FLAG_PRIVATE (1ull << 3)
+struct mf_pre_fault_memory {
+	uint64_t gpa;
+	uint64_t size;
+	uint64_t flags;
+	uint64_t padding[5];
+};
+#define MF_PRE_FAULT_MEMORY _IOWR(KVMIO, 0xd5, struct mf_pre_fault_memory)
 struct mf_memory_fault {
 	uint64_t flags;
 	uint64_t gpa;
@@ -320,6 +336,11 @@ static bool bit_test(unsigned long *bm, unsigned long i)
 static bool has_userfault(void)
 {
 	return ioctl(kvm_fd, KVM_CHECK_EXTENSION, MEMFAULT_KVM_CAP_USERFAULT) > 0;
+}
+
+static bool has_exit_on_missing(void)
+{
+	return ioctl(kvm_fd, KVM_CHECK_EXTENSION, MEMFAULT_KVM_CAP_EXIT_ON_MISSING) > 0;
 }
 
 /* ---- Functional checks ---------------------------------------------------- */
@@ -709,10 +730,26 @@ static int functional_absent(void)
 	return 0;
 }
 
+static int exit_on_missing_absent(void)
+{
+	struct vm vm = vm_create();
+	char *mem = map_anon(DATA_PAGES * PAGE);
+	int r;
+
+	printf("# KVM_CAP_EXIT_ON_MISSING (%d): absent (KVM_CHECK_EXTENSION returned %d)\n",
+	       MEMFAULT_KVM_CAP_EXIT_ON_MISSING,
+	       ioctl(kvm_fd, KVM_CHECK_EXTENSION, MEMFAULT_KVM_CAP_EXIT_ON_MISSING));
+	r = set_region(vm.fd, 1, MEMFAULT_KVM_MEM_EXIT_ON_MISSING, DATA_GPA,
+		       DATA_PAGES * PAGE, mem, NULL);
+	tap(r == EINVAL, "KVM_MEM_EXIT_ON_MISSING rejected with EINVAL by a kernel without it (got %d)", r);
+	close(vm.fd);
+	return 0;
+}
+
 /* ---- Demand paging ------------------------------------------------------- */
 
-enum dp_mode { DP_UFFD, DP_EXIT };
-static const char *const dp_mode_name[] = { "uffd", "kvm-exit" };
+enum dp_mode { DP_UFFD, DP_EXIT, DP_EOM, DP_MODES };
+static const char *const dp_mode_name[] = { "uffd", "kvm-exit", "exit-on-missing" };
 
 struct dp {
 	enum dp_mode mode;
@@ -852,9 +889,11 @@ static void *dp_vcpu_thread(void *arg)
 			__atomic_store_n(&c->retries, c->retries + 1, __ATOMIC_RELAXED);
 			continue;
 		}
-		if (dp->mode == DP_EXIT && r == EFAULT &&
-		    c->v.run->exit_reason == MF_EXIT_MEMORY_FAULT &&
-		    (mf(&c->v)->flags & MEMFAULT_KVM_MEMORY_EXIT_FLAG_USERFAULT)) {
+		uint64_t want = dp->mode == DP_EXIT ? MEMFAULT_KVM_MEMORY_EXIT_FLAG_USERFAULT
+						    : MEMFAULT_KVM_MEMORY_EXIT_FLAG_MISSING;
+
+		if (dp->mode != DP_UFFD && r == EFAULT &&
+		    c->v.run->exit_reason == MF_EXIT_MEMORY_FAULT && mf(&c->v)->flags == want) {
 			uint64_t gpa = mf(&c->v)->gpa;
 
 			__atomic_store_n(&c->last_gpa, gpa, __ATOMIC_RELAXED);
@@ -872,7 +911,8 @@ static void *dp_vcpu_thread(void *arg)
 				errno = e;
 				die("UFFDIO_COPY (vCPU %d)", c->id);
 			}
-			bit_clear(dp->bitmap, i);
+			if (dp->mode == DP_EXIT)
+				bit_clear(dp->bitmap, i);
 			dp->exits[c->id]++;
 			continue;
 		}
@@ -933,8 +973,10 @@ static struct dp_result dp_run(enum dp_mode mode, int nr_vcpus, unsigned long pa
 		die("UFFDIO_REGISTER");
 	if (pipe(dp.stop_fd))
 		die("pipe");
-	int r = set_region(dp.vm.fd, 2, mode == DP_EXIT ? MEMFAULT_KVM_MEM_USERFAULT : 0,
-			   DP_GPA, len, dp.mem, mode == DP_EXIT ? dp.bitmap : NULL);
+	uint32_t flags = mode == DP_EXIT ? MEMFAULT_KVM_MEM_USERFAULT :
+			 mode == DP_EOM ? MEMFAULT_KVM_MEM_EXIT_ON_MISSING : 0;
+	int r = set_region(dp.vm.fd, 2, flags, DP_GPA, len, dp.mem,
+			   mode == DP_EXIT ? dp.bitmap : NULL);
 
 	if (r) {
 		errno = r;
@@ -954,8 +996,8 @@ static struct dp_result dp_run(enum dp_mode mode, int nr_vcpus, unsigned long pa
 	if (tsc_khz <= 0)
 		die("KVM_GET_TSC_KHZ");
 	/*
-	 * The reader runs in both modes: in exit mode it only sees accesses
-	 * that do not come from vCPU faults (there should be none).
+	 * The reader runs in every mode: in the exit modes it only sees
+	 * accesses that do not come from vCPU faults (there should be none).
 	 */
 	pthread_create(&reader, NULL, dp_reader, &dp);
 	double t0 = now();
@@ -1008,7 +1050,7 @@ static struct dp_result dp_run(enum dp_mode mode, int nr_vcpus, unsigned long pa
 		res.lat_us[i] = w[1] * 1000.0 / tsc_khz;
 	}
 	qsort(res.lat_us, nbits, sizeof(double), cmp_double);
-	if (mode == DP_EXIT)
+	if (mode != DP_UFFD)
 		ok &= exits == nbits;
 	else
 		ok &= dp.uffd_faults == nbits;
@@ -1063,7 +1105,9 @@ static int demand_paging(const char *vcpu_list, unsigned long pages, int reps,
 	for (char *s = strtok(buf, ","); s && n < 16; s = strtok(NULL, ","))
 		counts[n++] = atoi(s);
 	if (!has_userfault())
-		printf("# KVM_CAP_USERFAULT absent: measuring the userfaultfd mode only\n");
+		printf("# KVM_CAP_USERFAULT absent: no kvm-exit mode\n");
+	if (!has_exit_on_missing())
+		printf("# KVM_CAP_EXIT_ON_MISSING absent: no exit-on-missing mode\n");
 	if (json) {
 		jf = fopen(json, "w");
 		if (!jf)
@@ -1072,7 +1116,8 @@ static int demand_paging(const char *vcpu_list, unsigned long pages, int reps,
 	}
 	printf("# demand paging: each vCPU writes its own %lu pages (4 KiB), %u us per page before it is supplied; best of %d; latency from the guest's rdtsc\n",
 	       pages, delay_us, reps);
-	double res[16][2] = { 0 }, p50[16][2] = { 0 }, p99[16][2] = { 0 };
+	double res[16][DP_MODES] = { 0 }, p50[16][DP_MODES] = { 0 }, p99[16][DP_MODES] = { 0 };
+	bool first = true;
 
 	for (int i = 0; i < n; i++) {
 		if (counts[i] < 1 || counts[i] > 64)
@@ -1082,15 +1127,16 @@ static int demand_paging(const char *vcpu_list, unsigned long pages, int reps,
 			die("%d vCPUs x %lu pages do not fit below the 4 GiB hole", counts[i], pages);
 		for (int rep = 0; rep < reps; rep++) {
 			/* Alternate the modes so that drift in the machine hits both. */
-			for (int m = 0; m < 2; m++) {
-				if (m == DP_EXIT && !has_userfault())
+			for (int m = 0; m < DP_MODES; m++) {
+				if ((m == DP_EXIT && !has_userfault()) ||
+				    (m == DP_EOM && !has_exit_on_missing()))
 					continue;
 				struct dp_result r = dp_run(m, counts[i], pages, delay_us);
 
 				tap(r.ok, "demand paging %s, %d vCPUs", dp_mode_name[m], counts[i]);
 				if (jf)
-					dp_json(jf, i == 0 && rep == 0 && m == 0, m, counts[i], pages,
-						delay_us, rep, &r);
+					dp_json(jf, first, m, counts[i], pages, delay_us, rep, &r);
+				first = false;
 				if (r.ok && r.pages_per_s > res[i][m]) {
 					res[i][m] = r.pages_per_s;
 					p50[i][m] = quantile(r.lat_us, r.n, 0.5);
@@ -1105,12 +1151,246 @@ static int demand_paging(const char *vcpu_list, unsigned long pages, int reps,
 		if (fclose(jf))
 			die("%s", json);
 	}
-	printf("#\n# | vCPUs | userfaultfd (pages/s) | exits (pages/s) | ratio | p50 uffd / exits (us) | p99 uffd / exits (us) |\n");
-	printf("# |------:|------:|------:|------:|------:|------:|\n");
+	printf("#\n# | vCPUs | userfaultfd (pages/s) | KVM Userfault exits (pages/s) | exit-on-missing (pages/s) | ratios to userfaultfd | p50 (us) | p99 (us) |\n");
+	printf("# |------:|------:|------:|------:|------:|------:|------:|\n");
 	for (int i = 0; i < n; i++)
-		printf("# | %d | %.0f | %.0f | %.2f | %.1f / %.1f | %.1f / %.1f |\n", counts[i],
-		       res[i][0], res[i][1], res[i][0] > 0 ? res[i][1] / res[i][0] : 0,
-		       p50[i][0], p50[i][1], p99[i][0], p99[i][1]);
+		printf("# | %d | %.0f | %.0f | %.0f | %.2f / %.2f | %.1f / %.1f / %.1f | %.1f / %.1f / %.1f |\n",
+		       counts[i], res[i][0], res[i][1], res[i][2],
+		       res[i][0] > 0 ? res[i][1] / res[i][0] : 0,
+		       res[i][0] > 0 ? res[i][2] / res[i][0] : 0,
+		       p50[i][0], p50[i][1], p50[i][2], p99[i][0], p99[i][1], p99[i][2]);
+	return 0;
+}
+
+/* ---- Exit on missing ---------------------------------------------------- */
+
+/* Anonymous memory whose missing pages a (never read) userfaultfd holds back. */
+static char *uffd_missing_mem(size_t len, int *uffd)
+{
+	char *mem = map_anon(len);
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = {
+		.range = { .start = (uintptr_t)mem, .len = len },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+
+	*uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (*uffd < 0 || ioctl(*uffd, UFFDIO_API, &api) || ioctl(*uffd, UFFDIO_REGISTER, &reg))
+		die("userfaultfd on the exit-on-missing slot");
+	return mem;
+}
+
+/* Place page @i of @mem with its marker, as a postcopy destination would. */
+static void eom_place(int uffd, char *mem, unsigned long i)
+{
+	uint32_t src[PAGE / 4] = { 0xdead0000 + i };
+	int e = uffd_copy(uffd, mem + i * PAGE, src, false);
+
+	if (e) {
+		errno = e;
+		die("UFFDIO_COPY of page %lu", i);
+	}
+}
+
+/*
+ * Run the guest over the data slot until it is done, placing each page it
+ * exits on.  The exits must be exactly the pages in @missing, in order, with
+ * KVM_MEMORY_EXIT_FLAG_MISSING alone and the page's gpa and size.
+ */
+static bool eom_touch_all(const char *what, struct vcpu *v, int uffd, char *mem,
+			  bool write, uint64_t missing)
+{
+	unsigned long next = 0, exits = 0, want = __builtin_popcountll(missing);
+	int r;
+
+	vcpu_start(v, CODE_GPA, DATA_GPA, DATA_GPA + DATA_PAGES * PAGE, PAGE, write);
+	for (;;) {
+		r = vcpu_run(v);
+		if (r == 0 && is_io_exit(v, DONE_PORT))
+			break;
+		if (r != EFAULT || v->run->exit_reason != MF_EXIT_MEMORY_FAULT) {
+			tap(false, "%s: unexpected KVM_RUN result %d (%s), exit reason %u",
+			    what, r, strerror(r), v->run->exit_reason);
+			return false;
+		}
+		struct mf_memory_fault f = *mf(v);
+
+		while (next < DATA_PAGES && !(missing & (1ull << next)))
+			next++;
+		if (f.flags != MEMFAULT_KVM_MEMORY_EXIT_FLAG_MISSING || f.size != PAGE ||
+		    next >= DATA_PAGES || f.gpa != DATA_GPA + next * PAGE) {
+			tap(false, "%s: exit flags %#llx gpa %#llx size %#llx, expected MISSING gpa %#lx size %#lx",
+			    what, (unsigned long long)f.flags, (unsigned long long)f.gpa,
+			    (unsigned long long)f.size, DATA_GPA + next * PAGE, PAGE);
+			return false;
+		}
+		eom_place(uffd, mem, next);
+		exits++;
+		next++;
+	}
+	tap(exits == want, "%s: %lu exits for the %lu missing pages, gpa/size/flags right",
+	    what, exits, want);
+	return exits == want;
+}
+
+static void eom_check_flag_validation(struct vm *vm)
+{
+	char *mem = map_anon(DATA_PAGES * PAGE);
+	unsigned long *bitmap = aligned_alloc(64, 64);
+	int r;
+
+	memset(bitmap, 0, 64);
+	r = set_region(vm->fd, 5, MEMFAULT_KVM_MEM_EXIT_ON_MISSING | MEMFAULT_KVM_MEM_USERFAULT,
+		       0x800000, DATA_PAGES * PAGE, mem, bitmap);
+	tap(r == EINVAL, "KVM_MEM_EXIT_ON_MISSING | KVM_MEM_USERFAULT rejected with EINVAL (got %d)", r);
+	r = set_region(vm->fd, 5, MEMFAULT_KVM_MEM_EXIT_ON_MISSING | KVM_MEM_READONLY,
+		       0x800000, DATA_PAGES * PAGE, mem, NULL);
+	tap(r == EINVAL, "KVM_MEM_EXIT_ON_MISSING | KVM_MEM_READONLY rejected with EINVAL (got %d)", r);
+
+	struct kvm_userspace_memory_region v1 = {
+		.slot = 5, .flags = MEMFAULT_KVM_MEM_EXIT_ON_MISSING, .guest_phys_addr = 0x800000,
+		.memory_size = DATA_PAGES * PAGE, .userspace_addr = (uintptr_t)mem,
+	};
+	r = ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &v1) < 0 ? errno : 0;
+	tap(r == EINVAL, "KVM_MEM_EXIT_ON_MISSING through KVM_SET_USER_MEMORY_REGION (v1) rejected with EINVAL (got %d)", r);
+
+	r = set_region(vm->fd, 5, MEMFAULT_KVM_MEM_EXIT_ON_MISSING, 0x800000,
+		       DATA_PAGES * PAGE, mem, NULL);
+	tap(r == 0, "KVM_MEM_EXIT_ON_MISSING accepted (got %d)", r);
+	r = set_region(vm->fd, 5, MEMFAULT_KVM_MEM_EXIT_ON_MISSING | KVM_MEM_LOG_DIRTY_PAGES,
+		       0x800000, DATA_PAGES * PAGE, mem, NULL);
+	tap(r == 0, "KVM_MEM_EXIT_ON_MISSING together with dirty logging accepted (got %d)", r);
+	r = set_region(vm->fd, 5, MEMFAULT_KVM_MEM_USERFAULT, 0x800000, DATA_PAGES * PAGE,
+		       mem, bitmap);
+	tap(r == 0, "switching the slot to KVM_MEM_USERFAULT in one update accepted (got %d)", r);
+	r = set_region(vm->fd, 5, MEMFAULT_KVM_MEM_EXIT_ON_MISSING, 0x800000, DATA_PAGES * PAGE,
+		       mem, NULL);
+	tap(r == 0, "and back to KVM_MEM_EXIT_ON_MISSING (got %d)", r);
+	r = set_region(vm->fd, 5, 0, 0x800000, 0, mem, NULL);
+	tap(r == 0, "slot deleted (got %d)", r);
+	munmap(mem, DATA_PAGES * PAGE);
+	free(bitmap);
+}
+
+static int exit_on_missing_present(void)
+{
+	struct vm vm = vm_create();
+	struct vcpu v = vcpu_create(&vm, 0);
+	int uffd, r;
+	char *mem = uffd_missing_mem(DATA_PAGES * PAGE, &uffd);
+	uint64_t missing = 0;
+	bool data_ok = true;
+
+	_Static_assert(DATA_PAGES <= 64, "one bit per data page in a uint64_t");
+	tap(true, "KVM_CAP_EXIT_ON_MISSING (%d) reported: %d", MEMFAULT_KVM_CAP_EXIT_ON_MISSING,
+	    ioctl(kvm_fd, KVM_CHECK_EXTENSION, MEMFAULT_KVM_CAP_EXIT_ON_MISSING));
+	eom_check_flag_validation(&vm);
+
+	/*
+	 * A third of the pages placed with UFFDIO_COPY, a third with
+	 * UFFDIO_ZEROPAGE, a third left missing.
+	 */
+	for (unsigned long i = 0; i < DATA_PAGES; i++) {
+		if (i % 3 == 0) {
+			eom_place(uffd, mem, i);
+		} else if (i % 3 == 1) {
+			struct uffdio_zeropage z = {
+				.range = { .start = (uintptr_t)mem + i * PAGE, .len = PAGE },
+				.mode = UFFDIO_ZEROPAGE_MODE_DONTWAKE,
+			};
+
+			if (ioctl(uffd, UFFDIO_ZEROPAGE, &z))
+				die("UFFDIO_ZEROPAGE");
+		} else {
+			missing |= 1ull << i;
+		}
+	}
+	r = set_region(vm.fd, 1, MEMFAULT_KVM_MEM_EXIT_ON_MISSING, DATA_GPA,
+		       DATA_PAGES * PAGE, mem, NULL);
+	if (r)
+		die("exit-on-missing memslot: %s", strerror(r));
+	eom_touch_all("exit on missing, reads", &v, uffd, mem, false, missing);
+	for (unsigned long i = 0; i < DATA_PAGES; i++)
+		data_ok &= *(uint32_t *)(mem + i * PAGE) == (i % 3 == 1 ? 0 : 0xdead0000 + i);
+	tap(data_ok, "exit on missing: the placed pages hold what was placed, the zero pages zeros");
+	eom_touch_all("exit on missing, writes, zero pages included: no exits", &v, uffd, mem,
+		      true, 0);
+	data_ok = true;
+	for (unsigned long i = 0; i < DATA_PAGES; i++)
+		data_ok &= *(uint32_t *)(mem + i * PAGE) == DATA_GPA + i * PAGE;
+	tap(data_ok, "exit on missing: guest writes landed in the slot's memory");
+
+	/*
+	 * Pages discarded again are missing again: userfaultfd holds them
+	 * back, so they exit, with dirty logging on too.
+	 */
+	r = set_region(vm.fd, 1, MEMFAULT_KVM_MEM_EXIT_ON_MISSING | KVM_MEM_LOG_DIRTY_PAGES,
+		       DATA_GPA, DATA_PAGES * PAGE, mem, NULL);
+	tap(r == 0, "flags-only update keeping KVM_MEM_EXIT_ON_MISSING, dirty logging on (got %d)", r);
+	missing = 0;
+	for (unsigned long i = 2; i < DATA_PAGES; i += 7) {
+		if (madvise(mem + i * PAGE, PAGE, MADV_DONTNEED))
+			die("MADV_DONTNEED");
+		missing |= 1ull << i;
+	}
+	eom_touch_all("exit on missing, writes to discarded pages", &v, uffd, mem, true, missing);
+
+	/* Instruction fetch from a missing page. */
+	unsigned long xp = 40;
+
+	if (madvise(mem + xp * PAGE, PAGE, MADV_DONTNEED))
+		die("MADV_DONTNEED");
+	vcpu_start(&v, DATA_GPA + xp * PAGE, 0, 0, 0, false);
+	r = vcpu_run(&v);
+	tap(r == EFAULT && v.run->exit_reason == MF_EXIT_MEMORY_FAULT &&
+	    mf(&v)->flags == MEMFAULT_KVM_MEMORY_EXIT_FLAG_MISSING &&
+	    mf(&v)->gpa == DATA_GPA + xp * PAGE && mf(&v)->size == PAGE,
+	    "exit on missing, instruction fetch: exit with gpa %#llx size %#llx flags %#llx (r=%d)",
+	    (unsigned long long)mf(&v)->gpa, (unsigned long long)mf(&v)->size,
+	    (unsigned long long)mf(&v)->flags, r);
+	r = vcpu_run(&v);
+	tap(r == EFAULT && mf(&v)->gpa == DATA_GPA + xp * PAGE,
+	    "exit on missing, instruction fetch: exits again while the page is missing");
+	char code[PAGE];
+
+	memset(code, 0, sizeof(code));
+	memcpy(code, guest_exec, guest_exec_end - guest_exec);
+	if ((r = uffd_copy(uffd, mem + xp * PAGE, code, false)))
+		die("UFFDIO_COPY of the code page: %s", strerror(r));
+	r = vcpu_run(&v);
+	tap(r == 0 && is_io_exit(&v, EXEC_PORT),
+	    "exit on missing, instruction fetch: the code runs once the page is placed (r=%d, exit %u)",
+	    r, v.run->exit_reason);
+
+	/* KVM_PRE_FAULT_MEMORY has no exit to report: it fails instead of waiting. */
+	if (madvise(mem, PAGE, MADV_DONTNEED))
+		die("MADV_DONTNEED");
+	struct mf_pre_fault_memory pf = { .gpa = DATA_GPA, .size = PAGE };
+
+	r = ioctl(v.fd, MF_PRE_FAULT_MEMORY, &pf) < 0 ? errno : 0;
+	if (r == EOPNOTSUPP || r == ENOTTY || r == EINVAL)
+		printf("ok %d - # SKIP KVM_PRE_FAULT_MEMORY not available here (%s; no TDP?)\n",
+		       ++tap_n, strerror(r));
+	else
+		tap(r == EFAULT, "exit on missing: KVM_PRE_FAULT_MEMORY on a missing page fails with EFAULT instead of waiting (got %d)", r);
+
+	/* Memory that no userfaultfd manages: the kernel provides it at once. */
+	char *plain = map_anon(DATA_PAGES * PAGE);
+
+	r = set_region(vm.fd, 1, 0, DATA_GPA, 0, mem, NULL);
+	if (r == 0)
+		r = set_region(vm.fd, 1, MEMFAULT_KVM_MEM_EXIT_ON_MISSING, DATA_GPA,
+			       DATA_PAGES * PAGE, plain, NULL);
+	tap(r == 0, "exit-on-missing slot re-created on memory without userfaultfd (got %d)", r);
+	eom_touch_all("exit on missing, reads of never-touched memory without userfaultfd: no exits",
+		      &v, uffd, plain, false, 0);
+	eom_touch_all("exit on missing, writes of it: no exits", &v, uffd, plain, true, 0);
+
+	close(v.fd);
+	close(vm.fd);
+	close(uffd);
+	munmap(mem, DATA_PAGES * PAGE);
+	munmap(plain, DATA_PAGES * PAGE);
 	return 0;
 }
 
@@ -1161,14 +1441,23 @@ int main(int argc, char **argv)
 	if (dp) {
 		demand_paging(vcpus, pages, reps, delay_us, json);
 	} else {
-		if (!strcmp(expect, "present"))
+		bool eom = has_exit_on_missing();
+
+		if (!strcmp(expect, "present")) {
 			tap(present, "KVM_CAP_USERFAULT expected present");
-		else if (!strcmp(expect, "absent"))
+			tap(eom, "KVM_CAP_EXIT_ON_MISSING expected present");
+		} else if (!strcmp(expect, "absent")) {
 			tap(!present, "KVM_CAP_USERFAULT expected absent");
+			tap(!eom, "KVM_CAP_EXIT_ON_MISSING expected absent");
+		}
 		if (present)
 			functional_present();
 		else
 			functional_absent();
+		if (eom)
+			exit_on_missing_present();
+		else
+			exit_on_missing_absent();
 	}
 	printf("1..%d\n# %d passed, %d failed\n", tap_n, tap_n - tap_failed, tap_failed);
 	return tap_failed ? 1 : 0;
