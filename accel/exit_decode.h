@@ -27,10 +27,14 @@ struct MemoryFaultExit {
 };
 
 enum class ExitOutcome {
-    kPresent, // the page is in place: re-enter
-    kRequest, // missing: request (or join) block page `block_page` and wait
-    kRetry,   // nothing to do: re-enter
-    kFatal,   // `reason` says why
+    kPresent,  // the page is in place: re-enter
+    kRequest,  // missing: request (or join) block page `block_page` and wait
+    kRetry,    // nothing to do: re-enter
+    kPopulate, // exit-on-missing only: the page is not missing for the engine,
+               // yet KVM could not map it without waiting (swapped out,
+               // migrating): fault it in through `slot`, then re-enter
+               // (`reason` RESOLVED, or RETRY after the end)
+    kFatal,    // `reason` says why
 };
 
 struct ExitDecision {
@@ -41,7 +45,9 @@ struct ExitDecision {
     std::uint64_t kvm_page;   // kRequest: the faulting KVM page in the block
 };
 
+// @mechanism: the engine's MemfaultMechanism, which decides the exit flag
+// expected and what a page that is not missing means.
 ExitDecision decode_exit(const MemoryFaultExit &exit, const Snapshot &regions, Phase phase,
-                         std::uint64_t kvm_page_size);
+                         std::uint64_t kvm_page_size, MemfaultMechanism mechanism);
 
 } // namespace memfault

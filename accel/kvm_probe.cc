@@ -1,7 +1,8 @@
-// memfault_kvm_probe(): does this kernel have KVM Userfault?
+// memfault_kvm_probe(): does this kernel have KVM Userfault, and
+// KVM_MEM_EXIT_ON_MISSING?
 //
 // Capabilities first, then the real test: a scratch VM must accept a memslot
-// with KVM_MEM_USERFAULT.  The capability number alone proves nothing (it has
+// with KVM_MEM_USERFAULT (KVM_MEM_EXIT_ON_MISSING).  The capability number alone proves nothing (it has
 // moved between postings and mainline reused it), and an unknown memslot flag
 // is rejected with EINVAL, so the memslot update is what decides.
 #include "kvm_probe.h"
@@ -39,7 +40,11 @@ std::int64_t check_extension(int fd, unsigned long cap) {
 
 } // namespace
 
-int try_userfault_memslot(int kvm_fd, std::uint64_t bitmap_misalign) {
+namespace {
+
+// A one-page memslot with @flags (and @bitmap) on a scratch VM: 0 when
+// accepted, the errno when rejected, -errno when the VM or memory failed.
+int try_memslot(int kvm_fd, std::uint32_t flags, std::uintptr_t bitmap) {
     Fd vm{::ioctl(kvm_fd, KVM_CREATE_VM, 0)};
     if (vm.fd < 0)
         return -errno;
@@ -51,18 +56,71 @@ int try_userfault_memslot(int kvm_fd, std::uint64_t bitmap_misalign) {
     if (mem.p == MAP_FAILED)
         return -errno;
 
-    alignas(8) unsigned char bitmap[16] = {}; // one page => one bit
     UserspaceMemoryRegion2 region{};
     region.slot = 0;
-    region.flags = MEMFAULT_KVM_MEM_USERFAULT;
+    region.flags = flags;
     region.guest_phys_addr = 0;
     region.memory_size = static_cast<std::uint64_t>(page);
     region.userspace_addr = reinterpret_cast<std::uintptr_t>(mem.p);
-    region.userfault_bitmap = reinterpret_cast<std::uintptr_t>(bitmap) + bitmap_misalign;
+    region.userfault_bitmap = bitmap;
     if (::ioctl(vm.fd, kSetUserMemoryRegion2, &region) < 0)
         return errno;
     return 0;
 }
+
+} // namespace
+
+int try_userfault_memslot(int kvm_fd, std::uint64_t bitmap_misalign) {
+    alignas(8) unsigned char bitmap[16] = {}; // one page => one bit
+    return try_memslot(kvm_fd, MEMFAULT_KVM_MEM_USERFAULT,
+                       reinterpret_cast<std::uintptr_t>(bitmap) + bitmap_misalign);
+}
+
+int try_exit_on_missing_memslot(int kvm_fd, std::uint32_t extra_flags) {
+    return try_memslot(kvm_fd, MEMFAULT_KVM_MEM_EXIT_ON_MISSING | extra_flags, 0);
+}
+
+namespace {
+
+// Fills out->exit_on_missing and out->eom_*; the first two capabilities are
+// already in @out.  MEMFAULT_OK or MEMFAULT_ESYS (no scratch VM).
+MemfaultStatus probe_exit_on_missing(int kvm_fd, MemfaultKvmSupport *out) {
+    out->eom_slot_errno = -1;
+    out->cap_exit_on_missing = check_extension(kvm_fd, MEMFAULT_KVM_CAP_EXIT_ON_MISSING);
+    struct { std::int64_t value; const char *name; unsigned num; } caps[] = {
+        {out->cap_user_memory2, "KVM_CAP_USER_MEMORY2", 231},
+        {out->cap_memory_fault_info, "KVM_CAP_MEMORY_FAULT_INFO", 232},
+        {out->cap_exit_on_missing, "KVM_CAP_EXIT_ON_MISSING", MEMFAULT_KVM_CAP_EXIT_ON_MISSING},
+    };
+    for (const auto &c : caps) {
+        if (c.value <= 0) {
+            std::snprintf(out->eom_reason, sizeof(out->eom_reason),
+                          "the kernel does not report %s (capability %u): it lacks "
+                          "KVM_MEM_EXIT_ON_MISSING", c.name, c.num);
+            return MEMFAULT_OK;
+        }
+    }
+    int r = try_exit_on_missing_memslot(kvm_fd, 0);
+    if (r < 0) {
+        out->eom_slot_errno = -r;
+        std::snprintf(out->eom_reason, sizeof(out->eom_reason),
+                      "could not create a scratch VM to probe KVM_MEM_EXIT_ON_MISSING: %s",
+                      std::strerror(-r));
+        return MEMFAULT_ESYS;
+    }
+    out->eom_slot_errno = r;
+    if (r != 0) {
+        std::snprintf(out->eom_reason, sizeof(out->eom_reason),
+                      "the kernel reports KVM_CAP_EXIT_ON_MISSING (capability %u) but rejects a "
+                      "memslot with KVM_MEM_EXIT_ON_MISSING: %s",
+                      MEMFAULT_KVM_CAP_EXIT_ON_MISSING, std::strerror(r));
+        return MEMFAULT_OK;
+    }
+    out->exit_on_missing = true;
+    return MEMFAULT_OK;
+}
+
+} // namespace
 
 } // namespace memfault::kvm
 
@@ -76,6 +134,10 @@ extern "C" MemfaultStatus memfault_kvm_probe(int kvm_fd, MemfaultKvmSupport *out
     out->cap_user_memory2 = check_extension(kvm_fd, kCapUserMemory2);
     out->cap_memory_fault_info = check_extension(kvm_fd, kCapMemoryFaultInfo);
     out->cap_userfault = check_extension(kvm_fd, MEMFAULT_KVM_CAP_USERFAULT);
+    if (probe_exit_on_missing(kvm_fd, out) != MEMFAULT_OK) {
+        std::snprintf(out->reason, sizeof(out->reason), "%s", out->eom_reason);
+        return MEMFAULT_ESYS;
+    }
 
     struct { std::int64_t value; const char *name; unsigned num; } caps[] = {
         {out->cap_user_memory2, "KVM_CAP_USER_MEMORY2", 231},

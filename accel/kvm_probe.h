@@ -13,4 +13,7 @@ namespace memfault::kvm {
 // rejected, or -errno when the scratch VM or its memory could not be created.
 int try_userfault_memslot(int kvm_fd, std::uint64_t bitmap_misalign);
 
+// The same with KVM_MEM_EXIT_ON_MISSING (no bitmap), with @extra_flags added.
+int try_exit_on_missing_memslot(int kvm_fd, std::uint32_t extra_flags);
+
 } // namespace memfault::kvm

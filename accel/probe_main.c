@@ -56,5 +56,9 @@ int main(int argc, char **argv)
     }
     printf("KVM Userfault:             %s%s%s\n", s.supported ? "present" : "absent",
            s.supported ? "" : " - ", s.reason);
+    printf("KVM_CAP_EXIT_ON_MISSING (%d): %lld\n", MEMFAULT_KVM_CAP_EXIT_ON_MISSING,
+           (long long)s.cap_exit_on_missing);
+    printf("exit on missing:           %s%s%s\n", s.exit_on_missing ? "present" : "absent",
+           s.exit_on_missing ? "" : " - ", s.eom_reason);
     return s.supported ? 0 : 2;
 }

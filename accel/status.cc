@@ -16,7 +16,8 @@ extern "C" const char *memfault_status_str(MemfaultStatus status) {
     case MEMFAULT_SHUTDOWN: return "the memfault engine is shutting down";
     case MEMFAULT_FAILED: return "the postcopy migration failed";
     case MEMFAULT_EFLAGS:
-        return "memory-fault exit flags are not a KVM userfault exit or have unknown bits";
+        return "memory-fault exit flags are not the demand-paging mechanism's (KVM userfault or "
+               "exit-on-missing) or have unknown bits";
     case MEMFAULT_ENOREGION: return "address outside every registered memslot";
     case MEMFAULT_ESIZE:
         return "memory-fault exit size is zero, not a page multiple, misaligned or crosses a memslot";

@@ -1,7 +1,10 @@
 // The memfault engine (engine.h): the request lifecycle end to end.
 #include "engine.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <ctime>
 #include <thread>
 #include <vector>
@@ -25,14 +28,17 @@ constexpr std::uint32_t kMaxReadahead = MEMFAULT_READAHEAD_MAX;
 MemfaultStatus Engine::validate(const MemfaultConfig &c, const MemfaultOps &ops) {
     std::uint64_t ps = c.kvm_page_size ? c.kvm_page_size : 4096;
     if (!ops.send_request || c.max_vcpus == 0 || !is_pow2(ps) || ps < 4096 ||
-        c.readahead_pages > kMaxReadahead)
+        c.readahead_pages > kMaxReadahead ||
+        (c.mechanism != MEMFAULT_MECHANISM_USERFAULT &&
+         c.mechanism != MEMFAULT_MECHANISM_EXIT_ON_MISSING))
         return MEMFAULT_EINVAL;
     return MEMFAULT_OK;
 }
 
 Engine::Engine(const MemfaultConfig &c, const MemfaultOps &ops, void *opaque)
     : kvm_page_size_(c.kvm_page_size ? c.kvm_page_size : 4096),
-      readahead_pages_(c.readahead_pages > 1 ? c.readahead_pages : 1), ops_(ops), opaque_(opaque),
+      readahead_pages_(c.readahead_pages > 1 ? c.readahead_pages : 1),
+      mechanism_(static_cast<MemfaultMechanism>(c.mechanism)), ops_(ops), opaque_(opaque),
       nvcpus_(c.max_vcpus), regions_(kvm_page_size_), vcpus_(new Vcpu[c.max_vcpus]) {}
 
 Engine::~Engine() {
@@ -213,6 +219,21 @@ void Engine::end_blocked(Vcpu &v, std::uint64_t now) {
     }
 }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 // Linux 5.14; glibc 2.36 has it
+#endif
+
+MemfaultStatus Engine::populate(const Slot &s, std::uint64_t gpa, std::uint64_t size) {
+    void *host = reinterpret_cast<void *>(s.host + (gpa - s.gpa));
+    // Faults the page in as the VMM's own write would, waiting for whatever
+    // KVM would not wait for (swap-in, migration).  The page is not missing
+    // for the engine, so userfaultfd does not hold it back.  EINTR/EAGAIN:
+    // re-enter, KVM exits again if it still cannot map the page.
+    if (::madvise(host, size, MADV_POPULATE_WRITE) == 0 || errno == EINTR || errno == EAGAIN)
+        return MEMFAULT_OK;
+    return MEMFAULT_ESYS;
+}
+
 MemfaultStatus Engine::handle_exit(std::uint32_t vcpu, std::uint64_t gpa, std::uint64_t size,
                                    std::uint64_t flags) {
     if (vcpu >= nvcpus_)
@@ -220,12 +241,24 @@ MemfaultStatus Engine::handle_exit(std::uint32_t vcpu, std::uint64_t gpa, std::u
     const std::uint64_t t0 = now_ns();
     Vcpu &v = vcpus_[vcpu];
     v.exits.add();
-    const ExitDecision d = decode_exit({gpa, size, flags}, regions_.current(), phase(), kvm_page_size_);
+    const ExitDecision d =
+        decode_exit({gpa, size, flags}, regions_.current(), phase(), kvm_page_size_, mechanism_);
     switch (d.outcome) {
     case ExitOutcome::kFatal:
     case ExitOutcome::kRetry:
         v.episode_open = false;
         return d.reason;
+    case ExitOutcome::kPopulate:
+        if (populate(*d.slot, gpa, size) != MEMFAULT_OK) {
+            v.episode_open = false;
+            return MEMFAULT_ESYS;
+        }
+        v.populated.add();
+        if (d.reason == MEMFAULT_RETRY) {
+            v.episode_open = false;
+            return MEMFAULT_RETRY;
+        }
+        [[fallthrough]];
     case ExitOutcome::kPresent: {
         v.present.add();
         if (!v.episode_open) { // a fault that never waited: it still cost this much
@@ -466,6 +499,7 @@ void Engine::stats(MemfaultStats &o) const {
         const Vcpu &v = vcpus_[i];
         o.exits += v.exits.get();
         o.exits_present += v.present.get();
+        o.exits_populated += v.populated.get();
         o.requests_sent += v.sent.get();
         o.requests_queued += v.queued.get();
         o.requests_failed += v.failed.get();

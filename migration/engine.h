@@ -89,8 +89,8 @@ private:
         PageKey episode_key = 0;
         std::uint64_t episode_start_ns = 0;
         // Written by the vCPU thread only.
-        OwnedCounter exits, present, sent, failed, pages_requested, queued, joined, waits, kicks,
-            blocked_ns;
+        OwnedCounter exits, present, populated, sent, failed, pages_requested, queued, joined,
+            waits, kicks, blocked_ns;
         // When the current wait began (its exit), 0 when not blocked.  Written
         // by the vCPU thread, read by vcpu_stats(); relaxed: a statistic.
         std::atomic<std::uint64_t> blocked_since_ns{0};
@@ -143,12 +143,16 @@ private:
     // read-ahead).  Returns issue()'s answer, false when nothing was asked.
     bool read_ahead_early(Vcpu &v, const Block &b, std::uint64_t bp);
     void finish_episode(Vcpu &v, std::uint64_t now_ns);
+    // Exit-on-missing: fault in the page of exit (@gpa, @size) in @s, which
+    // is not missing for the engine.  MEMFAULT_OK or MEMFAULT_ESYS (errno).
+    static MemfaultStatus populate(const Slot &s, std::uint64_t gpa, std::uint64_t size);
     // A wait ended: add it to the vCPU's blocked time.
     static void end_blocked(Vcpu &v, std::uint64_t now_ns);
     MemfaultStatus arrive(Block &b, std::uint64_t offset, std::uint64_t len);
 
     const std::uint64_t kvm_page_size_;
     const std::uint32_t readahead_pages_;
+    const MemfaultMechanism mechanism_;
     const MemfaultOps ops_;
     void *const opaque_;
     const std::uint32_t nvcpus_;

@@ -20,7 +20,7 @@ extern "C" {
 #endif
 
 /* Bumped on any incompatible change of this header. */
-#define MEMFAULT_ABI_VERSION 3
+#define MEMFAULT_ABI_VERSION 4
 
 /*
  * KVM Userfault UAPI (docs/kernel-interface.md).  No mainline <linux/kvm.h>
@@ -74,7 +74,7 @@ typedef enum MemfaultStatus {
     MEMFAULT_FAILED,    /* memfault_engine_fail(): the migration failed */
 
     /* -- A bad memory-fault exit or request: fatal for that vCPU -- */
-    MEMFAULT_EFLAGS,     /* exit flags lack USERFAULT or have unknown bits */
+    MEMFAULT_EFLAGS,     /* exit flags lack the mechanism's flag or have unknown bits */
     MEMFAULT_ENOREGION,  /* address outside every registered memslot */
     MEMFAULT_ESIZE,      /* size 0, not a page multiple, misaligned or crossing a memslot */
     MEMFAULT_ENOTPAGED,  /* the page's RAMBlock is not being demand-paged */
@@ -113,6 +113,12 @@ typedef struct MemfaultKvmSupport {
     int slot_errno;
     /* Why not supported, naming the missing capability; "" when supported. */
     char reason[256];
+
+    /* The same for KVM_MEM_EXIT_ON_MISSING (ABI 4). */
+    bool exit_on_missing;
+    int64_t cap_exit_on_missing;
+    int eom_slot_errno;
+    char eom_reason[256];
 } MemfaultKvmSupport;
 
 /*
@@ -120,6 +126,9 @@ typedef struct MemfaultKvmSupport {
  * It needs KVM_CAP_USER_MEMORY2, KVM_CAP_MEMORY_FAULT_INFO and
  * KVM_CAP_USERFAULT, and a scratch VM (created and destroyed here, so the
  * caller's VM is never touched) must accept a memslot with KVM_MEM_USERFAULT.
+ * Exit-on-missing is probed the same way, independently: it needs the
+ * first two capabilities, KVM_CAP_EXIT_ON_MISSING, and a memslot with
+ * KVM_MEM_EXIT_ON_MISSING (out->exit_on_missing, out->eom_*).
  *
  * Returns MEMFAULT_OK with @out filled in, whether or not it is supported;
  * MEMFAULT_EINVAL for a negative fd or NULL @out; MEMFAULT_ESYS when the
@@ -191,6 +200,26 @@ typedef struct MemfaultEngine MemfaultEngine;
 /* The largest MemfaultConfig.readahead_pages. */
 #define MEMFAULT_READAHEAD_MAX 512
 
+/* How KVM tells the engine about a missing page (MemfaultConfig.mechanism). */
+typedef enum MemfaultMechanism {
+    /*
+     * KVM Userfault: the engine seeds the slots' bitmaps (memfault_slot_bitmap)
+     * and exits carry KVM_MEMORY_EXIT_FLAG_USERFAULT.
+     */
+    MEMFAULT_MECHANISM_USERFAULT = 0,
+    /*
+     * KVM_MEM_EXIT_ON_MISSING: no bitmap for KVM; a fault that KVM cannot
+     * resolve from the VMM's mapping without waiting exits with
+     * KVM_MEMORY_EXIT_FLAG_MISSING.  The engine still keeps its record of
+     * arrived pages (memfault_block_seed() is still needed).  An exit for a
+     * page that is not missing for the engine (arrived, or of a block that
+     * is not demand-paged: the kernel swapped or migrated it) is resolved
+     * in the vCPU thread by faulting the page in with
+     * madvise(MADV_POPULATE_WRITE), never by a request.
+     */
+    MEMFAULT_MECHANISM_EXIT_ON_MISSING = 1,
+} MemfaultMechanism;
+
 typedef struct MemfaultOps {
     /*
      * Ask the migration source for @len bytes at @offset of RAMBlock @idstr
@@ -246,13 +275,16 @@ typedef struct MemfaultConfig {
      * memfault_resend_requests() coalesces.
      */
     uint32_t readahead_pages;
+    /* A MemfaultMechanism (ABI 4). */
+    uint32_t mechanism;
 } MemfaultConfig;
 
 /*
  * Create an engine.  @ops is copied; @opaque is passed to every callback.
  * Returns MEMFAULT_OK and *@out; MEMFAULT_EINVAL (NULL argument, no
  * send_request, max_vcpus 0, page size not a power of two >= 4096,
- * readahead_pages > MEMFAULT_READAHEAD_MAX); MEMFAULT_ENOMEM.
+ * readahead_pages > MEMFAULT_READAHEAD_MAX, unknown mechanism);
+ * MEMFAULT_ENOMEM.
  */
 MemfaultStatus memfault_engine_new(const MemfaultConfig *config, const MemfaultOps *ops,
                                    void *opaque, MemfaultEngine **out);
@@ -321,14 +353,18 @@ MemfaultStatus memfault_block_seed(MemfaultEngine *e, const char *idstr,
 
 /*
  * A vCPU thread got KVM_EXIT_MEMORY_FAULT (@gpa, @size, @flags from
- * kvm_run->memory_fault).  Call without the BQL.  Returns:
- *   MEMFAULT_RESOLVED   the page is present: re-enter the guest;
+ * kvm_run->memory_fault).  @flags must be the mechanism's: USERFAULT
+ * (PRIVATE may come with it) or MISSING.  Call without the BQL.  Returns:
+ *   MEMFAULT_RESOLVED   the page is present: re-enter the guest (with
+ *                       exit-on-missing, after faulting it in);
  *   MEMFAULT_WAIT       the page is in flight: call memfault_vcpu_wait();
  *   MEMFAULT_RETRY      demand paging has ended, or the exit was taken on a
  *                       slot removed since: re-enter the guest;
  * and, fatal for this exit (stop the VM, report memfault_status_str()):
  *   MEMFAULT_EFLAGS, MEMFAULT_ENOREGION, MEMFAULT_ESIZE, MEMFAULT_ENOTPAGED,
- *   MEMFAULT_FAILED, MEMFAULT_SHUTDOWN, MEMFAULT_EINVAL (bad vCPU or NULL).
+ *   MEMFAULT_FAILED, MEMFAULT_SHUTDOWN, MEMFAULT_EINVAL (bad vCPU or NULL),
+ *   MEMFAULT_ESYS (exit-on-missing: the page could not be faulted in, e.g.
+ *   it is poisoned; errno says why).
  * A send failure still returns MEMFAULT_WAIT: the request is recorded and
  * memfault_resend_requests() sends it after recovery.  If @size covers
  * several pages, the vCPU waits for the first missing one; re-entering
@@ -434,6 +470,12 @@ typedef struct MemfaultStats {
     uint64_t latency_p90_ns;
     uint64_t latency_p99_ns;
     uint64_t latency_max_ns;
+    /*
+     * Exit-on-missing exits for pages that were not missing for the engine,
+     * resolved by faulting the page in (ABI 4); included in exits_present
+     * unless demand paging had ended.
+     */
+    uint64_t exits_populated;
 } MemfaultStats;
 
 typedef struct MemfaultVcpuStats {

@@ -48,5 +48,5 @@ int main(void)
     }
     memfault_engine_free(e);
     printf("%s\n", memfault_status_str(MEMFAULT_UNSUPPORTED));
-    return MEMFAULT_ABI_VERSION == 3 ? 0 : 1;
+    return MEMFAULT_ABI_VERSION == 4 ? 0 : 1;
 }

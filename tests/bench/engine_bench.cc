@@ -86,7 +86,7 @@ void BM_Engine(benchmark::State &state) {
     const std::uint64_t per_thread = static_cast<std::uint64_t>(iters());
     const std::uint64_t pages = per_thread * static_cast<std::uint64_t>(threads);
     if (state.thread_index() == 0) {
-        MemfaultConfig c{static_cast<std::uint32_t>(threads), 0, 0};
+        MemfaultConfig c{static_cast<std::uint32_t>(threads), 0, 0, MEMFAULT_MECHANISM_USERFAULT};
         MemfaultOps ops{send_nothing, nullptr, nullptr};
         if (memfault_engine_new(&c, &ops, nullptr, &g_engine) != MEMFAULT_OK ||
             memfault_block_add(g_engine, "pc.ram", pages * kPage, kPage) != MEMFAULT_OK ||

@@ -171,10 +171,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
     }
 
     while (p.remaining_bytes()) {
+        const auto mech = p.ConsumeBool() ? MEMFAULT_MECHANISM_EXIT_ON_MISSING
+                                          : MEMFAULT_MECHANISM_USERFAULT;
+        const std::uint64_t own = mech == MEMFAULT_MECHANISM_EXIT_ON_MISSING
+                                      ? MEMFAULT_KVM_MEMORY_EXIT_FLAG_MISSING
+                                      : MEMFAULT_KVM_MEMORY_EXIT_FLAG_USERFAULT;
         MemoryFaultExit e{pick_addr(p), pick_addr(p),
-                          p.ConsumeBool() ? MEMFAULT_KVM_MEMORY_EXIT_FLAG_USERFAULT : p.ConsumeIntegral<std::uint64_t>()};
+                          p.ConsumeBool() ? own : p.ConsumeIntegral<std::uint64_t>()};
         Phase ph = static_cast<Phase>(p.ConsumeIntegralInRange<int>(0, 3));
-        ExitDecision d = decode_exit(e, snap, ph, kPage);
+        ExitDecision d = decode_exit(e, snap, ph, kPage, mech);
 
         // Brute-force model of the lookup.
         const Slot *model = nullptr;
@@ -199,11 +204,24 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
                        (ph == Phase::kRunning && covered(ever, e.gpa, e.size) &&
                         !covered(live, e.gpa, e.size)));
             break;
+        case ExitOutcome::kPopulate:
+            // Exit-on-missing only, on a live slot, for a page not missing
+            // for the engine (or any page after the end).
+            FUZZ_CHECK(mech == MEMFAULT_MECHANISM_EXIT_ON_MISSING);
+            FUZZ_CHECK(e.flags == MEMFAULT_KVM_MEMORY_EXIT_FLAG_MISSING);
+            FUZZ_CHECK(d.slot == model && model);
+            FUZZ_CHECK(e.size && e.size % kPage == 0 && e.gpa % kPage == 0);
+            FUZZ_CHECK(e.gpa + e.size <= model->gpa + model->size);
+            FUZZ_CHECK(ph == Phase::kEnded ? d.reason == MEMFAULT_RETRY
+                                           : d.reason == MEMFAULT_RESOLVED);
+            break;
         case ExitOutcome::kPresent:
         case ExitOutcome::kRequest: {
             FUZZ_CHECK(ph == Phase::kRunning);
             FUZZ_CHECK(d.slot == model && model);
-            FUZZ_CHECK(e.flags & MEMFAULT_KVM_MEMORY_EXIT_FLAG_USERFAULT);
+            FUZZ_CHECK(e.flags & own);
+            if (mech == MEMFAULT_MECHANISM_EXIT_ON_MISSING)
+                FUZZ_CHECK(d.outcome == ExitOutcome::kRequest);
             FUZZ_CHECK(e.size && e.size % kPage == 0 && e.gpa % kPage == 0);
             FUZZ_CHECK(e.gpa + e.size <= model->gpa + model->size);
             const Block &b = *model->block;

@@ -345,7 +345,7 @@ void run_round(std::uint64_t seed, double seconds, std::uint32_t readahead, Tear
     Round R;
     R.readahead = readahead;
     R.src.queued = queued;
-    MemfaultConfig c{kVcpus, 0, readahead};
+    MemfaultConfig c{kVcpus, 0, readahead, MEMFAULT_MECHANISM_USERFAULT};
     MemfaultOps ops{&Source::send_cb, &Source::wait_cb, queued ? &Source::queued_cb : nullptr};
     if (memfault_engine_new(&c, &ops, &R.src, &R.e) != MEMFAULT_OK) {
         CHECK(false, "engine_new");

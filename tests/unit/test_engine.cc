@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 
 #include "fake_source.h"
 #include "memfault/memfault.h"
@@ -28,7 +29,7 @@ protected:
 
     void create(std::uint32_t readahead, bool queued = false) {
         memfault_engine_free(e);
-        MemfaultConfig c{kVcpus, 0, readahead};
+        MemfaultConfig c{kVcpus, 0, readahead, MEMFAULT_MECHANISM_USERFAULT};
         MemfaultOps ops = queued ? src.ops_queued() : src.ops();
         ASSERT_EQ(memfault_engine_new(&c, &ops, src.opaque(), &e), MEMFAULT_OK);
         // pc.ram: 64 MiB of 4K pages over two slots; huge: 8 MiB of 2M pages.
@@ -367,11 +368,12 @@ TEST_F(Engine, BadArrivalsAndRegistrations) {
 TEST_F(Engine, ConfigValidation) {
     MemfaultOps ops = src.ops(), none{nullptr, nullptr, nullptr};
     MemfaultEngine *x = nullptr;
-    MemfaultConfig ok{1, 0, 0};
+    MemfaultConfig ok{1, 0, 0, MEMFAULT_MECHANISM_USERFAULT};
     EXPECT_EQ(memfault_engine_new(nullptr, &ops, nullptr, &x), MEMFAULT_EINVAL);
     EXPECT_EQ(memfault_engine_new(&ok, &none, nullptr, &x), MEMFAULT_EINVAL);
     EXPECT_EQ(memfault_engine_new(&ok, &ops, nullptr, nullptr), MEMFAULT_EINVAL);
-    MemfaultConfig bad[] = {{0, 0, 0}, {1, 1000, 0}, {1, 2048, 0}, {1, 0, 513}};
+    MemfaultConfig bad[] = {{0, 0, 0, 0}, {1, 1000, 0, 0}, {1, 2048, 0, 0}, {1, 0, 513, 0},
+                            {1, 0, 0, 2}};
     for (auto &c : bad) {
         EXPECT_EQ(memfault_engine_new(&c, &ops, nullptr, &x), MEMFAULT_EINVAL);
         EXPECT_EQ(x, nullptr);
@@ -770,3 +772,95 @@ TEST_F(EngineQueued, EndWaitsForCallbacksInProgress) {
         EXPECT_EQ(src.waits().size(), waits);
     }
 }
+
+namespace {
+
+// ---- Exit on missing: the same engine without a bitmap for KVM ------------
+
+constexpr std::uint64_t kMiss = MEMFAULT_KVM_MEMORY_EXIT_FLAG_MISSING;
+constexpr std::uint64_t kPages = 64;
+
+// One block, one slot, backed by real anonymous memory: an exit for a page
+// the engine has must fault that page in.
+class EngineEom : public ::testing::Test {
+protected:
+    void SetUp() override {
+        mem = static_cast<char *>(::mmap(nullptr, kPages * kPage, PROT_READ | PROT_WRITE,
+                                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+        ASSERT_NE(mem, MAP_FAILED);
+        MemfaultConfig c{kVcpus, 0, 0, MEMFAULT_MECHANISM_EXIT_ON_MISSING};
+        MemfaultOps ops = src.ops();
+        ASSERT_EQ(memfault_engine_new(&c, &ops, src.opaque(), &e), MEMFAULT_OK);
+        ASSERT_EQ(memfault_block_add(e, "pc.ram", kPages * kPage, kPage), MEMFAULT_OK);
+        ASSERT_EQ(memfault_block_add(e, "rom", kPage, kPage), MEMFAULT_OK);
+        ASSERT_EQ(memfault_slot_add(e, 0, 0, kPages * kPage, mem, "pc.ram", 0), MEMFAULT_OK);
+        ASSERT_EQ(memfault_block_seed(e, "pc.ram", nullptr, kPages), MEMFAULT_OK);
+    }
+    void TearDown() override {
+        memfault_engine_free(e);
+        ::munmap(mem, kPages * kPage);
+    }
+    MemfaultStatus fault(std::uint32_t vcpu, std::uint64_t page, std::uint64_t flags = kMiss) {
+        return memfault_vcpu_handle_exit(e, vcpu, page * kPage, kPage, flags);
+    }
+    bool resident(std::uint64_t page) {
+        unsigned char v = 0;
+        EXPECT_EQ(::mincore(mem + page * kPage, kPage, &v), 0);
+        return v & 1;
+    }
+    MemfaultStats stats() {
+        MemfaultStats st;
+        EXPECT_EQ(memfault_get_stats(e, &st), MEMFAULT_OK);
+        return st;
+    }
+
+    FakeSource src;
+    MemfaultEngine *e = nullptr;
+    char *mem = nullptr;
+};
+
+TEST_F(EngineEom, AMissingPageIsRequestedAndWaitedForAsWithUserfault) {
+    src.expect("pc.ram", 3 * kPage, kPage);
+    EXPECT_EQ(fault(0, 3), MEMFAULT_WAIT);
+    EXPECT_EQ(memfault_page_arrived(e, "pc.ram", 3 * kPage, kPage), MEMFAULT_OK);
+    EXPECT_EQ(memfault_vcpu_wait(e, 0, kBound), MEMFAULT_ARRIVED);
+    EXPECT_EQ(stats().exits_populated, 0u);
+}
+
+// The kernel took an arrived page away (swap, migration): the vCPU faults it
+// back in itself and asks the source nothing (the fake fails on any request).
+TEST_F(EngineEom, AnArrivedPageIsFaultedInNotRequested) {
+    EXPECT_EQ(memfault_page_arrived(e, "pc.ram", 5 * kPage, kPage), MEMFAULT_OK);
+    ASSERT_FALSE(resident(5));
+    EXPECT_EQ(fault(0, 5), MEMFAULT_RESOLVED);
+    EXPECT_TRUE(resident(5)) << "the exit must fault the page in, or KVM exits again";
+    auto st = stats();
+    EXPECT_EQ(st.exits_populated, 1u);
+    EXPECT_EQ(st.exits_present, 1u);
+    EXPECT_EQ(st.requests_sent, 0u);
+}
+
+TEST_F(EngineEom, AfterTheEndAnExitFaultsThePageInAndRetries) {
+    EXPECT_EQ(memfault_engine_end(e), MEMFAULT_OK);
+    EXPECT_EQ(fault(1, 7), MEMFAULT_RETRY);
+    EXPECT_TRUE(resident(7));
+    EXPECT_EQ(stats().exits_populated, 1u);
+}
+
+TEST_F(EngineEom, AUserfaultExitIsNotThisEnginesKind) {
+    EXPECT_EQ(fault(0, 3, MEMFAULT_KVM_MEMORY_EXIT_FLAG_USERFAULT), MEMFAULT_EFLAGS);
+    EXPECT_EQ(fault(0, 3, kMiss | MEMFAULT_KVM_MEMORY_EXIT_FLAG_PRIVATE), MEMFAULT_EFLAGS);
+}
+
+// A page that cannot be faulted in would exit forever: that is fatal for
+// the vCPU, with errno, never a silent loop.
+TEST_F(EngineEom, APageThatCannotBeFaultedInIsFatal) {
+    EXPECT_EQ(memfault_page_arrived(e, "pc.ram", 9 * kPage, kPage), MEMFAULT_OK);
+    ASSERT_EQ(::mprotect(mem + 9 * kPage, kPage, PROT_READ), 0);
+    errno = 0;
+    EXPECT_EQ(fault(2, 9), MEMFAULT_ESYS);
+    EXPECT_NE(errno, 0);
+    EXPECT_EQ(stats().exits_populated, 0u);
+}
+
+} // namespace

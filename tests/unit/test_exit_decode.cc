@@ -10,6 +10,8 @@ namespace {
 constexpr std::uint64_t kPage = 4096;
 constexpr std::uint64_t kUF = MEMFAULT_KVM_MEMORY_EXIT_FLAG_USERFAULT;
 constexpr std::uint64_t kPriv = MEMFAULT_KVM_MEMORY_EXIT_FLAG_PRIVATE;
+constexpr std::uint64_t kMiss = MEMFAULT_KVM_MEMORY_EXIT_FLAG_MISSING;
+constexpr auto kEom = MEMFAULT_MECHANISM_EXIT_ON_MISSING;
 constexpr std::uint64_t kGiB = 1ull << 30, kMiB = 1ull << 20;
 
 class ExitDecode : public ::testing::Test {
@@ -29,8 +31,13 @@ protected:
         // "rom" is never seeded: not demand-paged.
     }
     ExitDecision decode(std::uint64_t gpa, std::uint64_t size, std::uint64_t flags,
-                        Phase p = Phase::kRunning) {
-        return decode_exit({gpa, size, flags}, t.current(), p, kPage);
+                        Phase p = Phase::kRunning,
+                        MemfaultMechanism m = MEMFAULT_MECHANISM_USERFAULT) {
+        return decode_exit({gpa, size, flags}, t.current(), p, kPage, m);
+    }
+    ExitDecision eom(std::uint64_t gpa, std::uint64_t size, std::uint64_t flags,
+                     Phase p = Phase::kRunning) {
+        return decode(gpa, size, flags, p, kEom);
     }
     RegionTable t{kPage};
 };
@@ -158,8 +165,53 @@ TEST_F(ExitDecode, AnAddressNoSlotEverMappedStaysFatal) {
 
 TEST(ExitDecodeEmpty, NoRegionsAtAll) {
     RegionTable t{kPage};
-    EXPECT_EQ(decode_exit({0, kPage, kUF}, t.current(), Phase::kRunning, kPage).reason,
+    EXPECT_EQ(decode_exit({0, kPage, kUF}, t.current(), Phase::kRunning, kPage,
+                          MEMFAULT_MECHANISM_USERFAULT)
+                  .reason,
               MEMFAULT_ENOREGION);
+}
+
+// ---- Exit on missing ------------------------------------------------------
+
+TEST_F(ExitDecode, ExitOnMissingRequestsAMissingPageAsUserfaultDoes) {
+    auto d = eom(0x5000, kPage, kMiss);
+    EXPECT_EQ(d.outcome, ExitOutcome::kRequest);
+    EXPECT_EQ(d.block_page, 5u);
+    d = eom(8 * kGiB + 2 * kMiB + 5 * kPage, kPage, kMiss);
+    EXPECT_EQ(d.outcome, ExitOutcome::kRequest);
+    EXPECT_EQ(d.block_page, 1u);
+}
+
+TEST_F(ExitDecode, EachMechanismTakesOnlyItsOwnFlag) {
+    EXPECT_EQ(eom(0x5000, kPage, kUF).reason, MEMFAULT_EFLAGS);
+    EXPECT_EQ(eom(0x5000, kPage, kMiss | kPriv).reason, MEMFAULT_EFLAGS);
+    EXPECT_EQ(eom(0x5000, kPage, kMiss | kUF).reason, MEMFAULT_EFLAGS);
+    EXPECT_EQ(eom(0x5000, kPage, 0).reason, MEMFAULT_EFLAGS);
+    EXPECT_EQ(decode(0x5000, kPage, kMiss).reason, MEMFAULT_EFLAGS);
+}
+
+// A page the engine has, or one of a block it does not page, is the kernel's
+// (swapped out, migrating): the vCPU faults it in, it asks the source nothing.
+TEST_F(ExitDecode, ExitOnMissingPopulatesWhatIsNotMissing) {
+    Block &b = *t.current().find_block("pc.ram")->block;
+    t.mark_arrived(b, 5, 1);
+    auto d = eom(0x5000, kPage, kMiss);
+    EXPECT_EQ(d.outcome, ExitOutcome::kPopulate);
+    EXPECT_EQ(d.reason, MEMFAULT_RESOLVED);
+    ASSERT_NE(d.slot, nullptr);
+    EXPECT_EQ(d.slot->id, 0u);
+    d = eom(0xfff00000, kPage, kMiss); // "rom" is not demand-paged
+    EXPECT_EQ(d.outcome, ExitOutcome::kPopulate);
+    EXPECT_EQ(d.reason, MEMFAULT_RESOLVED);
+}
+
+TEST_F(ExitDecode, ExitOnMissingAfterTheEndPopulatesOrRetries) {
+    auto d = eom(0x5000, kPage, kMiss, Phase::kEnded);
+    EXPECT_EQ(d.outcome, ExitOutcome::kPopulate);
+    EXPECT_EQ(d.reason, MEMFAULT_RETRY);
+    ASSERT_EQ(t.remove_slot(0), MEMFAULT_OK);
+    EXPECT_EQ(eom(0x5000, kPage, kMiss, Phase::kEnded).outcome, ExitOutcome::kRetry);
+    EXPECT_EQ(eom(0x5000, kPage, kMiss, Phase::kFailed).reason, MEMFAULT_FAILED);
 }
 
 } // namespace

@@ -1,6 +1,7 @@
 // memfault_kvm_probe() against the real /dev/kvm of the kernel running the test.
 // MEMFAULT_EXPECT_KVM_USERFAULT says what that kernel has: "absent" in the rig
-// with Debian's kvm modules, "present" with ours.  The unit suite, which never
+// with Debian's kvm modules, "present" with ours (KVM Userfault and
+// KVM_MEM_EXIT_ON_MISSING come and go together: our series has both).  The unit suite, which never
 // needs /dev/kvm, runs only KvmProbeArgs (tests/unit/meson.build).
 #include <fcntl.h>
 #include <unistd.h>
@@ -54,6 +55,32 @@ TEST_F(KvmProbe, MatchesTheKernel) {
         EXPECT_GT(s.cap_userfault, 0);
         EXPECT_EQ(s.slot_errno, 0);
         EXPECT_STREQ(s.reason, "");
+    }
+}
+
+TEST_F(KvmProbe, ExitOnMissingMatchesTheKernel) {
+    MemfaultKvmSupport s;
+    ASSERT_EQ(memfault_kvm_probe(fd_, &s), MEMFAULT_OK) << s.reason;
+    if (expect_ == "absent") {
+        EXPECT_FALSE(s.exit_on_missing);
+        EXPECT_NE(std::string(s.eom_reason).find("KVM_CAP_EXIT_ON_MISSING"), std::string::npos)
+            << s.eom_reason;
+    } else {
+        EXPECT_TRUE(s.exit_on_missing) << s.eom_reason;
+        EXPECT_GT(s.cap_exit_on_missing, 0);
+        EXPECT_EQ(s.eom_slot_errno, 0);
+        EXPECT_STREQ(s.eom_reason, "");
+    }
+}
+
+TEST_F(KvmProbe, ExitOnMissingMemslot) {
+    int r = memfault::kvm::try_exit_on_missing_memslot(fd_, 0);
+    if (expect_ == "absent") {
+        EXPECT_EQ(r, EINVAL) << "an unknown memslot flag must be rejected";
+    } else {
+        EXPECT_EQ(r, 0);
+        EXPECT_EQ(memfault::kvm::try_exit_on_missing_memslot(fd_, MEMFAULT_KVM_MEM_USERFAULT), EINVAL)
+            << "KVM_MEM_EXIT_ON_MISSING with KVM_MEM_USERFAULT must be rejected";
     }
 }
 
