@@ -31,9 +31,10 @@ enum class ExitOutcome {
     kRequest,  // missing: request (or join) block page `block_page` and wait
     kRetry,    // nothing to do: re-enter
     kPopulate, // exit-on-missing only: the page is not missing for the engine,
-               // yet KVM could not map it without waiting (swapped out,
-               // migrating): fault it in through `slot`, then re-enter
-               // (`reason` RESOLVED, or RETRY after the end)
+               // yet KVM could not map it without waiting (placed since the
+               // exit, or swapped out, migrating): re-enter, faulting it in
+               // through `slot` if need be (`reason` RESOLVED, or RETRY
+               // after the end)
     kFatal,    // `reason` says why
 };
 

@@ -249,11 +249,18 @@ MemfaultStatus Engine::handle_exit(std::uint32_t vcpu, std::uint64_t gpa, std::u
         v.episode_open = false;
         return d.reason;
     case ExitOutcome::kPopulate:
-        if (populate(*d.slot, gpa, size) != MEMFAULT_OK) {
+        // Most often the page was placed between the exit and now, and
+        // re-entering maps it.  Fault it in only when the vCPU exits on it
+        // again: then the kernel took it away (swap, migration).
+        if (v.unpopulated_gpa != gpa) {
+            v.unpopulated_gpa = gpa;
+        } else if (populate(*d.slot, gpa, size) != MEMFAULT_OK) {
             v.episode_open = false;
             return MEMFAULT_ESYS;
+        } else {
+            v.unpopulated_gpa = UINT64_MAX;
+            v.populated.add();
         }
-        v.populated.add();
         if (d.reason == MEMFAULT_RETRY) {
             v.episode_open = false;
             return MEMFAULT_RETRY;

@@ -103,6 +103,9 @@ private:
         // The block page after the vCPU's last request (0: no stream): where
         // read_ahead_early() goes on.
         std::uint64_t ra_next = 0;
+        // Exit-on-missing, vCPU thread only: the gpa of the last exit on an
+        // arrived page that was re-entered without faulting it in.
+        std::uint64_t unpopulated_gpa = UINT64_MAX;
     };
 
     struct alignas(64) SharedStats {

@@ -213,9 +213,11 @@ typedef enum MemfaultMechanism {
      * KVM_MEMORY_EXIT_FLAG_MISSING.  The engine still keeps its record of
      * arrived pages (memfault_block_seed() is still needed).  An exit for a
      * page that is not missing for the engine (arrived, or of a block that
-     * is not demand-paged: the kernel swapped or migrated it) is resolved
-     * in the vCPU thread by faulting the page in with
-     * madvise(MADV_POPULATE_WRITE), never by a request.
+     * is not demand-paged) is never a request: the first such exit of a
+     * vCPU on a page re-enters (the page was most likely placed after the
+     * exit), a second one in a row on the same page faults it in with
+     * madvise(MADV_POPULATE_WRITE) in the vCPU thread (the kernel swapped
+     * or migrated it), then re-enters.
      */
     MEMFAULT_MECHANISM_EXIT_ON_MISSING = 1,
 } MemfaultMechanism;
@@ -471,9 +473,10 @@ typedef struct MemfaultStats {
     uint64_t latency_p99_ns;
     uint64_t latency_max_ns;
     /*
-     * Exit-on-missing exits for pages that were not missing for the engine,
-     * resolved by faulting the page in (ABI 4); included in exits_present
-     * unless demand paging had ended.
+     * Exit-on-missing exits, the second in a row of a vCPU on a page that
+     * was not missing for the engine, resolved by faulting the page in (the
+     * kernel had taken it away: swap, migration) (ABI 4); included in
+     * exits_present unless demand paging had ended.
      */
     uint64_t exits_populated;
 } MemfaultStats;

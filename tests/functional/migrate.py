@@ -420,6 +420,8 @@ class Migration:
         dst_accel = f"kvm,memfault={o.memfault}"
         if o.memfault_readahead is not None:
             dst_accel += f",memfault-readahead={o.memfault_readahead}"
+        if o.memfault_mechanism is not None:
+            dst_accel += f",memfault-mechanism={o.memfault_mechanism}"
         self.result.update(src_accel=src_accel, dst_accel=dst_accel)
         src_args = self.vm_args(src_accel)
         if o.scenario == "device-fail":
@@ -724,6 +726,10 @@ class Migration:
             check(mf["exits"] > 0 and mf["requests"] > 0,
                   f"destination: memfault exits={mf['exits']} requests={mf['requests']}, "
                   "want both > 0")
+        if mf is not None and o.memfault_mechanism in ("userfault", "exit-on-missing"):
+            check(mf.get("mechanism") == o.memfault_mechanism,
+                  f"destination: query-migrate says mechanism {mf.get('mechanism')!r}, "
+                  f"want {o.memfault_mechanism}")
         if o.expect_no_memfault:
             check(mf is None, f"destination: unexpected postcopy-memfault {mf}")
 
@@ -1028,7 +1034,9 @@ def fmt_stats(info):
     if mf is None:
         lines.append("postcopy-memfault      absent (memory-fault exits not used)")
     else:
-        lines.append(f"postcopy-memfault      exits {mf['exits']} (present {mf['exits-present']}), "
+        lines.append(f"postcopy-memfault      mechanism {mf.get('mechanism', '?')}, "
+                     f"exits {mf['exits']} (present {mf['exits-present']}, "
+                     f"faulted in {mf.get('exits-populated', '?')}), "
                      f"requests {mf['requests']}, requests-joined {mf['requests-joined']}, "
                      f"request-failures {mf['request-failures']}, "
                      f"pages-arrived {mf['pages-arrived']}")
@@ -1109,6 +1117,9 @@ def parse_args(argv=None):
                     help="destination -accel kvm,memfault=")
     ap.add_argument("--memfault-readahead", type=int, metavar="PAGES",
                     help="destination -accel kvm,memfault-readahead= (default: QEMU's)")
+    ap.add_argument("--memfault-mechanism", choices=["auto", "userfault", "exit-on-missing"],
+                    help="destination -accel kvm,memfault-mechanism= (default: QEMU's, auto); "
+                         "a named one is also required in query-migrate")
     ap.add_argument("--expect-readahead", action="store_true",
                     help="fail unless some memfault page request covered more than one page")
     ap.add_argument("--preempt", action="store_true", help="postcopy-preempt on both sides")

@@ -3,7 +3,8 @@
 
     test_accel_memfault.py --qemu BIN --boot IMG --expect absent|present|no-kvm CASE...
 
-CASE is one of: boot, auto, off, on, invalid, readahead, help (QOM introspection),
+CASE is one of: boot, auto, off, on, invalid, readahead, mechanism, help (QOM
+introspection),
 no-kvm.
 --expect says what the kernel under test has: KVM with KVM Userfault
 ("present": the rig with our modules), KVM without it ("absent": the rig with
@@ -73,7 +74,7 @@ def case_off(opts):
     """off runs and never probes the kernel."""
     err = boot_and_check_kvm(opts, "kvm,memfault=off")
     probe = probe_lines(err)
-    check(len(probe) == 1 and "memfault=off supported=0 disabled" in probe[0],
+    check(len(probe) == 1 and "memfault=off supported=0 mechanism=- disabled" in probe[0],
           f"expected memfault=off to skip the probe, got {probe}")
     check(others(err) == [], f"memfault=off printed something: {others(err)}")
 
@@ -124,6 +125,41 @@ def case_readahead(opts):
     boot_and_check_kvm(opts, "kvm,memfault-readahead=0")
 
 
+def case_mechanism(opts):
+    """memfault-mechanism: the probe names the one chosen; a named one that
+    the kernel lacks is refused with memfault=on, naming its capability."""
+    if opts.expect == "present":
+        # Our modules have both: auto prefers KVM Userfault.
+        for accel, want in (("kvm,memfault=on", "mechanism=userfault"),
+                            ("kvm,memfault=on,memfault-mechanism=userfault",
+                             "mechanism=userfault"),
+                            ("kvm,memfault=on,memfault-mechanism=exit-on-missing",
+                             "mechanism=exit-on-missing")):
+            probe = probe_lines(boot_and_check_kvm(opts, accel))
+            check(len(probe) == 1 and "supported=1" in probe[0] and want in probe[0],
+                  f"{accel}: expected the probe trace to record {want}, got {probe}")
+    else:
+        err = refused(opts, "kvm,memfault=on,memfault-mechanism=exit-on-missing",
+                      "memfault-mechanism=exit-on-missing on a kernel without it")
+        first = others(err)[0] if others(err) else ""
+        check("memfault=on" in first and "KVM_CAP_EXIT_ON_MISSING" in first
+              and "KVM_CAP_USERFAULT" not in first,
+              f"the first line must name memfault=on and KVM_CAP_EXIT_ON_MISSING alone: {first!r}")
+        err = refused(opts, "kvm,memfault=on", "memfault=on on a kernel with neither")
+        first = others(err)[0] if others(err) else ""
+        check("KVM_CAP_USERFAULT" in first and "KVM_CAP_EXIT_ON_MISSING" in first,
+              f"with neither mechanism, the first line must name both capabilities: {first!r}")
+        probe = probe_lines(boot_and_check_kvm(
+            opts, "kvm,memfault=auto,memfault-mechanism=exit-on-missing"))
+        check(len(probe) == 1 and "supported=0 mechanism=-" in probe[0],
+              f"auto must fall back quietly, got {probe}")
+    err = refused(opts, "kvm,memfault-mechanism=bitmap", "memfault-mechanism=bitmap")
+    check("Invalid memfault-mechanism 'bitmap'" in err,
+          f"no clear message for a bad mechanism: {others(err)}")
+    check("Valid values are auto, userfault and exit-on-missing." in err,
+          "the valid mechanisms are not listed")
+
+
 def case_no_kvm(opts):
     """Without /dev/kvm, every memfault value fails exactly as -accel kvm does
     (QEMU's own message): memfault adds nothing to a machine without KVM."""
@@ -156,6 +192,11 @@ def case_help(opts):
     check(r.get("type") == "uint32", f"memfault-readahead type is {r.get('type')!r}")
     check("default: 16" in r.get("description", ""),
           "memfault-readahead's description does not give its default")
+    m = props.get("memfault-mechanism", {})
+    print(m)
+    check(m.get("type") == "string", f"memfault-mechanism type is {m.get('type')!r}")
+    check("exit-on-missing" in m.get("description", "") and "default" in m.get("description", ""),
+          "memfault-mechanism's description does not list its values and default")
 
 
 CASES = {name[5:].replace("_", "-"): fn for name, fn in globals().items()
