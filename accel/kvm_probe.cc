@@ -2,9 +2,10 @@
 // KVM_MEM_EXIT_ON_MISSING?
 //
 // Capabilities first, then the real test: a scratch VM must accept a memslot
-// with KVM_MEM_USERFAULT (KVM_MEM_EXIT_ON_MISSING).  The capability number alone proves nothing (it has
-// moved between postings and mainline reused it), and an unknown memslot flag
-// is rejected with EINVAL, so the memslot update is what decides.
+// with KVM_MEM_USERFAULT (KVM_MEM_EXIT_ON_MISSING).  The capability number
+// alone proves nothing (it has moved between postings and mainline reused
+// it), and an unknown memslot flag is rejected with EINVAL, so the memslot
+// update is what decides.
 #include "kvm_probe.h"
 
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
 
 #include "kvm_uapi.h"
 
@@ -36,6 +38,26 @@ struct Mapping {
 std::int64_t check_extension(int fd, unsigned long cap) {
     int r = ::ioctl(fd, KVM_CHECK_EXTENSION, cap);
     return r < 0 ? -errno : r;
+}
+
+struct Cap {
+    std::int64_t value; // KVM_CHECK_EXTENSION's answer
+    const char *name;
+    unsigned num;
+};
+
+// For the first of @caps the kernel does not report, say so in @reason,
+// naming @what it therefore lacks, and return true; false if it has them all.
+bool missing_cap(std::initializer_list<Cap> caps, const char *what, char (&reason)[256]) {
+    for (const Cap &c : caps) {
+        if (c.value <= 0) {
+            std::snprintf(reason, sizeof(reason),
+                          "the kernel does not report %s (capability %u): it lacks %s", c.name,
+                          c.num, what);
+            return true;
+        }
+    }
+    return false;
 }
 
 } // namespace
@@ -87,19 +109,12 @@ namespace {
 MemfaultStatus probe_exit_on_missing(int kvm_fd, MemfaultKvmSupport *out) {
     out->eom_slot_errno = -1;
     out->cap_exit_on_missing = check_extension(kvm_fd, MEMFAULT_KVM_CAP_EXIT_ON_MISSING);
-    struct { std::int64_t value; const char *name; unsigned num; } caps[] = {
-        {out->cap_user_memory2, "KVM_CAP_USER_MEMORY2", 231},
-        {out->cap_memory_fault_info, "KVM_CAP_MEMORY_FAULT_INFO", 232},
-        {out->cap_exit_on_missing, "KVM_CAP_EXIT_ON_MISSING", MEMFAULT_KVM_CAP_EXIT_ON_MISSING},
-    };
-    for (const auto &c : caps) {
-        if (c.value <= 0) {
-            std::snprintf(out->eom_reason, sizeof(out->eom_reason),
-                          "the kernel does not report %s (capability %u): it lacks "
-                          "KVM_MEM_EXIT_ON_MISSING", c.name, c.num);
-            return MEMFAULT_OK;
-        }
-    }
+    if (missing_cap({{out->cap_user_memory2, "KVM_CAP_USER_MEMORY2", 231},
+                     {out->cap_memory_fault_info, "KVM_CAP_MEMORY_FAULT_INFO", 232},
+                     {out->cap_exit_on_missing, "KVM_CAP_EXIT_ON_MISSING",
+                      MEMFAULT_KVM_CAP_EXIT_ON_MISSING}},
+                    "KVM_MEM_EXIT_ON_MISSING", out->eom_reason))
+        return MEMFAULT_OK;
     int r = try_exit_on_missing_memslot(kvm_fd, 0);
     if (r < 0) {
         out->eom_slot_errno = -r;
@@ -139,19 +154,11 @@ extern "C" MemfaultStatus memfault_kvm_probe(int kvm_fd, MemfaultKvmSupport *out
         return MEMFAULT_ESYS;
     }
 
-    struct { std::int64_t value; const char *name; unsigned num; } caps[] = {
-        {out->cap_user_memory2, "KVM_CAP_USER_MEMORY2", 231},
-        {out->cap_memory_fault_info, "KVM_CAP_MEMORY_FAULT_INFO", 232},
-        {out->cap_userfault, "KVM_CAP_USERFAULT", MEMFAULT_KVM_CAP_USERFAULT},
-    };
-    for (const auto &c : caps) {
-        if (c.value <= 0) {
-            std::snprintf(out->reason, sizeof(out->reason),
-                          "the kernel does not report %s (capability %u): it lacks KVM Userfault",
-                          c.name, c.num);
-            return MEMFAULT_OK;
-        }
-    }
+    if (missing_cap({{out->cap_user_memory2, "KVM_CAP_USER_MEMORY2", 231},
+                     {out->cap_memory_fault_info, "KVM_CAP_MEMORY_FAULT_INFO", 232},
+                     {out->cap_userfault, "KVM_CAP_USERFAULT", MEMFAULT_KVM_CAP_USERFAULT}},
+                    "KVM Userfault", out->reason))
+        return MEMFAULT_OK;
 
     int r = try_userfault_memslot(kvm_fd, 0);
     if (r < 0) {

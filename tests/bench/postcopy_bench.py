@@ -233,13 +233,19 @@ def migrate_once(opts, guest, mode, net, preempt):
     with tempfile.TemporaryDirectory(prefix="mf-bench-") as d:
         trace = os.path.join(d, "dst-trace.log")
         memfault, _, readahead = mode.partition(":")
-        args = ["--qemu", opts.qemu, "--guest", guest, "--memfault", memfault,
+        mechanism = None
+        if memfault == "eom":   # memfault=on with KVM_MEM_EXIT_ON_MISSING
+            mechanism = "exit-on-missing"
+        args = ["--qemu", opts.qemu, "--guest", guest,
+                "--memfault", "on" if mechanism else memfault,
                 "--postcopy-bw", str(opts.postcopy_bw), "--dst-trace", trace]
         if readahead:
             args += ["--memfault-readahead", readahead]
+        if mechanism:
+            args += ["--memfault-mechanism", mechanism]
         if opts.trace_path:
             args.append("--trace-path")
-        if memfault == "on":
+        if memfault in ("on", "eom"):
             args.append("--expect-exits")
         if preempt:
             args.append("--preempt")
@@ -315,7 +321,8 @@ def main():
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--modes", default="on,off",
                     help="destination memfault= values to compare (on needs KVM Userfault); "
-                         "on:N also sets memfault-readahead=N")
+                         "on:N also sets memfault-readahead=N; eom[:N] is memfault=on with "
+                         "memfault-mechanism=exit-on-missing")
     ap.add_argument("--postcopy-bw", type=int, default=16,
                     help="max-postcopy-bandwidth on the source (MiB/s): the background "
                          "stream is slowed so that the guest runs into missing pages")
@@ -340,8 +347,9 @@ def main():
     if opts.reps < 1:
         ap.error("--reps must be >= 1")
     opts.modes = opts.modes.split(",")
-    if not opts.modes or any(not re.fullmatch(r"(on|auto)(:\d+)?|off", m) for m in opts.modes):
-        ap.error("--modes: a comma-separated list of on, off, auto, on:READAHEAD, auto:READAHEAD")
+    if not opts.modes or any(not re.fullmatch(r"(on|auto|eom)(:\d+)?|off", m) for m in opts.modes):
+        ap.error("--modes: a comma-separated list of on, off, auto, eom, on:READAHEAD, "
+                 "auto:READAHEAD, eom:READAHEAD")
 
     results = {"postcopy_bw_mib_s": opts.postcopy_bw, "runs": [], "nets": {}}
     t_start = time.monotonic()
