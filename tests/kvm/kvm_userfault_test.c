@@ -361,19 +361,21 @@ static struct data_slot data_slot_new(void)
 	return d;
 }
 
+_Static_assert(DATA_PAGES <= 64, "one bit per data page in a uint64_t");
+
 /*
- * Run the guest over the data slot until it is done, resolving each
- * userfault exit by clearing the bit.  Checks that the exits are exactly
- * the pages whose bit was set, in the order the guest touches them.
+ * Run the guest over the data slot until it is done.  The exits must be
+ * exactly the pages in @expected (bit i: page i), in the order the guest
+ * touches them, with @flag alone and the page's gpa and size.  @resolve makes
+ * page i available; false if that exit should not have come.
  */
-static bool touch_all(const char *what, struct vcpu *v, struct data_slot *d,
-		      bool write, unsigned long *expected_bits)
+static bool run_over_data_slot(const char *what, struct vcpu *v, bool write, uint64_t flag,
+			       uint64_t expected, bool (*resolve)(void *ctx, unsigned long i),
+			       void *ctx, const char *pages)
 {
-	unsigned long next = 0, exits = 0, want = 0;
+	unsigned long next = 0, exits = 0, want = __builtin_popcountll(expected);
 	int r;
 
-	for (unsigned long i = 0; i < DATA_PAGES; i++)
-		want += bit_test(expected_bits, i);
 	vcpu_start(v, CODE_GPA, DATA_GPA, DATA_GPA + DATA_PAGES * PAGE, PAGE, write);
 	for (;;) {
 		r = vcpu_run(v);
@@ -385,25 +387,43 @@ static bool touch_all(const char *what, struct vcpu *v, struct data_slot *d,
 			return false;
 		}
 		struct mf_memory_fault f = *mf(v);
-		unsigned long page = (f.gpa - DATA_GPA) / PAGE;
 
-		while (next < DATA_PAGES && !bit_test(expected_bits, next))
+		while (next < DATA_PAGES && !(expected & (1ull << next)))
 			next++;
-		if (f.flags != MEMFAULT_KVM_MEMORY_EXIT_FLAG_USERFAULT || f.size != PAGE ||
-		    f.gpa != DATA_GPA + next * PAGE || next >= DATA_PAGES ||
-		    !bit_test(d->bitmap, page)) {
-			tap(false, "%s: exit flags %#llx gpa %#llx size %#llx, expected USERFAULT gpa %#lx size %#lx",
+		if (f.flags != flag || f.size != PAGE || next >= DATA_PAGES ||
+		    f.gpa != DATA_GPA + next * PAGE || !resolve(ctx, next)) {
+			tap(false, "%s: exit flags %#llx gpa %#llx size %#llx, expected flags %#llx gpa %#lx size %#lx",
 			    what, (unsigned long long)f.flags, (unsigned long long)f.gpa,
-			    (unsigned long long)f.size, DATA_GPA + next * PAGE, PAGE);
+			    (unsigned long long)f.size, (unsigned long long)flag,
+			    DATA_GPA + next * PAGE, PAGE);
 			return false;
 		}
 		exits++;
 		next++;
-		bit_clear(d->bitmap, page);
 	}
-	tap(exits == want, "%s: %lu exits for the %lu pages whose bit was set, gpa/size/flags right",
-	    what, exits, want);
+	tap(exits == want, "%s: %lu exits for the %lu %s, gpa/size/flags right",
+	    what, exits, want, pages);
 	return exits == want;
+}
+
+/* A userfault exit: the page's bit must be set; clearing it resolves the exit. */
+static bool userfault_resolve(void *ctx, unsigned long i)
+{
+	struct data_slot *d = ctx;
+
+	if (!bit_test(d->bitmap, i))
+		return false;
+	bit_clear(d->bitmap, i);
+	return true;
+}
+
+/* The userfault exits must be exactly the pages whose bit is in @expected_bits. */
+static bool touch_all(const char *what, struct vcpu *v, struct data_slot *d,
+		      bool write, unsigned long *expected_bits)
+{
+	return run_over_data_slot(what, v, write, MEMFAULT_KVM_MEMORY_EXIT_FLAG_USERFAULT,
+				  expected_bits[0], userfault_resolve, d,
+				  "pages whose bit was set");
 }
 
 static void check_flag_validation(struct vm *vm)
@@ -1192,45 +1212,28 @@ static void eom_place(int uffd, char *mem, unsigned long i)
 	}
 }
 
-/*
- * Run the guest over the data slot until it is done, placing each page it
- * exits on.  The exits must be exactly the pages in @missing, in order, with
- * KVM_MEMORY_EXIT_FLAG_MISSING alone and the page's gpa and size.
- */
+struct eom_slot {
+	int uffd;
+	char *mem;
+};
+
+/* An exit-on-missing exit: place the page, as a postcopy destination would. */
+static bool eom_resolve(void *ctx, unsigned long i)
+{
+	struct eom_slot *e = ctx;
+
+	eom_place(e->uffd, e->mem, i);
+	return true;
+}
+
+/* The exit-on-missing exits must be exactly the pages in @missing. */
 static bool eom_touch_all(const char *what, struct vcpu *v, int uffd, char *mem,
 			  bool write, uint64_t missing)
 {
-	unsigned long next = 0, exits = 0, want = __builtin_popcountll(missing);
-	int r;
+	struct eom_slot e = { .uffd = uffd, .mem = mem };
 
-	vcpu_start(v, CODE_GPA, DATA_GPA, DATA_GPA + DATA_PAGES * PAGE, PAGE, write);
-	for (;;) {
-		r = vcpu_run(v);
-		if (r == 0 && is_io_exit(v, DONE_PORT))
-			break;
-		if (r != EFAULT || v->run->exit_reason != MF_EXIT_MEMORY_FAULT) {
-			tap(false, "%s: unexpected KVM_RUN result %d (%s), exit reason %u",
-			    what, r, strerror(r), v->run->exit_reason);
-			return false;
-		}
-		struct mf_memory_fault f = *mf(v);
-
-		while (next < DATA_PAGES && !(missing & (1ull << next)))
-			next++;
-		if (f.flags != MEMFAULT_KVM_MEMORY_EXIT_FLAG_MISSING || f.size != PAGE ||
-		    next >= DATA_PAGES || f.gpa != DATA_GPA + next * PAGE) {
-			tap(false, "%s: exit flags %#llx gpa %#llx size %#llx, expected MISSING gpa %#lx size %#lx",
-			    what, (unsigned long long)f.flags, (unsigned long long)f.gpa,
-			    (unsigned long long)f.size, DATA_GPA + next * PAGE, PAGE);
-			return false;
-		}
-		eom_place(uffd, mem, next);
-		exits++;
-		next++;
-	}
-	tap(exits == want, "%s: %lu exits for the %lu missing pages, gpa/size/flags right",
-	    what, exits, want);
-	return exits == want;
+	return run_over_data_slot(what, v, write, MEMFAULT_KVM_MEMORY_EXIT_FLAG_MISSING, missing,
+				  eom_resolve, &e, "missing pages");
 }
 
 static void eom_check_flag_validation(struct vm *vm)
@@ -1281,7 +1284,6 @@ static int exit_on_missing_present(void)
 	uint64_t missing = 0;
 	bool data_ok = true;
 
-	_Static_assert(DATA_PAGES <= 64, "one bit per data page in a uint64_t");
 	tap(true, "KVM_CAP_EXIT_ON_MISSING (%d) reported: %d", MEMFAULT_KVM_CAP_EXIT_ON_MISSING,
 	    ioctl(kvm_fd, KVM_CHECK_EXTENSION, MEMFAULT_KVM_CAP_EXIT_ON_MISSING));
 	eom_check_flag_validation(&vm);
