@@ -104,6 +104,31 @@ int try_exit_on_missing_memslot(int kvm_fd, std::uint32_t extra_flags) {
 
 namespace {
 
+// The verdict of a scratch memslot with @flag (@r from try_*_memslot()),
+// whose capability @cap (number @num) the kernel reports: into @slot_errno
+// and, unless accepted, @reason, which ends in @lacks.  MEMFAULT_ESYS when
+// no scratch VM could be made; MEMFAULT_OK otherwise, *@accepted saying.
+MemfaultStatus memslot_verdict(int r, const char *flag, const char *cap, unsigned num,
+                               const char *lacks, int &slot_errno, char (&reason)[256],
+                               bool &accepted) {
+    accepted = false;
+    if (r < 0) {
+        slot_errno = -r;
+        std::snprintf(reason, sizeof(reason), "could not create a scratch VM to probe %s: %s",
+                      flag, std::strerror(-r));
+        return MEMFAULT_ESYS;
+    }
+    slot_errno = r;
+    if (r != 0) {
+        std::snprintf(reason, sizeof(reason),
+                      "the kernel reports %s (capability %u) but rejects a memslot with %s: %s%s",
+                      cap, num, flag, std::strerror(r), lacks);
+        return MEMFAULT_OK;
+    }
+    accepted = true;
+    return MEMFAULT_OK;
+}
+
 // Fills out->exit_on_missing and out->eom_*; the first two capabilities are
 // already in @out.  MEMFAULT_OK or MEMFAULT_ESYS (no scratch VM).
 MemfaultStatus probe_exit_on_missing(int kvm_fd, MemfaultKvmSupport *out) {
@@ -115,24 +140,9 @@ MemfaultStatus probe_exit_on_missing(int kvm_fd, MemfaultKvmSupport *out) {
                       MEMFAULT_KVM_CAP_EXIT_ON_MISSING}},
                     "KVM_MEM_EXIT_ON_MISSING", out->eom_reason))
         return MEMFAULT_OK;
-    int r = try_exit_on_missing_memslot(kvm_fd, 0);
-    if (r < 0) {
-        out->eom_slot_errno = -r;
-        std::snprintf(out->eom_reason, sizeof(out->eom_reason),
-                      "could not create a scratch VM to probe KVM_MEM_EXIT_ON_MISSING: %s",
-                      std::strerror(-r));
-        return MEMFAULT_ESYS;
-    }
-    out->eom_slot_errno = r;
-    if (r != 0) {
-        std::snprintf(out->eom_reason, sizeof(out->eom_reason),
-                      "the kernel reports KVM_CAP_EXIT_ON_MISSING (capability %u) but rejects a "
-                      "memslot with KVM_MEM_EXIT_ON_MISSING: %s",
-                      MEMFAULT_KVM_CAP_EXIT_ON_MISSING, std::strerror(r));
-        return MEMFAULT_OK;
-    }
-    out->exit_on_missing = true;
-    return MEMFAULT_OK;
+    return memslot_verdict(try_exit_on_missing_memslot(kvm_fd, 0), "KVM_MEM_EXIT_ON_MISSING",
+                           "KVM_CAP_EXIT_ON_MISSING", MEMFAULT_KVM_CAP_EXIT_ON_MISSING, "",
+                           out->eom_slot_errno, out->eom_reason, out->exit_on_missing);
 }
 
 } // namespace
@@ -160,22 +170,8 @@ extern "C" MemfaultStatus memfault_kvm_probe(int kvm_fd, MemfaultKvmSupport *out
                     "KVM Userfault", out->reason))
         return MEMFAULT_OK;
 
-    int r = try_userfault_memslot(kvm_fd, 0);
-    if (r < 0) {
-        out->slot_errno = -r;
-        std::snprintf(out->reason, sizeof(out->reason),
-                      "could not create a scratch VM to probe KVM_MEM_USERFAULT: %s",
-                      std::strerror(-r));
-        return MEMFAULT_ESYS;
-    }
-    out->slot_errno = r;
-    if (r != 0) {
-        std::snprintf(out->reason, sizeof(out->reason),
-                      "the kernel reports KVM_CAP_USERFAULT (capability %u) but rejects a memslot "
-                      "with KVM_MEM_USERFAULT: %s; it lacks KVM Userfault",
-                      MEMFAULT_KVM_CAP_USERFAULT, std::strerror(r));
-        return MEMFAULT_OK;
-    }
-    out->supported = true;
-    return MEMFAULT_OK;
+    return memslot_verdict(try_userfault_memslot(kvm_fd, 0), "KVM_MEM_USERFAULT",
+                           "KVM_CAP_USERFAULT", MEMFAULT_KVM_CAP_USERFAULT,
+                           "; it lacks KVM Userfault", out->slot_errno, out->reason,
+                           out->supported);
 }

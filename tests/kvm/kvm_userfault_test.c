@@ -426,6 +426,28 @@ static bool touch_all(const char *what, struct vcpu *v, struct data_slot *d,
 				  "pages whose bit was set");
 }
 
+/*
+ * Start the guest at page @xp of the data slot, which must be missing: KVM_RUN
+ * must exit with @flag alone, the page's gpa and size, and exit again while
+ * the page stays missing (@still says why, for the message).
+ */
+static void check_exec_exits(const char *prefix, struct vcpu *v, unsigned long xp,
+			     uint64_t flag, const char *still)
+{
+	int r;
+
+	vcpu_start(v, DATA_GPA + xp * PAGE, 0, 0, 0, false);
+	r = vcpu_run(v);
+	tap(r == EFAULT && v->run->exit_reason == MF_EXIT_MEMORY_FAULT &&
+	    mf(v)->flags == flag && mf(v)->gpa == DATA_GPA + xp * PAGE && mf(v)->size == PAGE,
+	    "%sinstruction fetch: exit with gpa %#llx size %#llx flags %#llx (r=%d)", prefix,
+	    (unsigned long long)mf(v)->gpa, (unsigned long long)mf(v)->size,
+	    (unsigned long long)mf(v)->flags, r);
+	r = vcpu_run(v);
+	tap(r == EFAULT && mf(v)->gpa == DATA_GPA + xp * PAGE,
+	    "%sinstruction fetch: exits again while %s", prefix, still);
+}
+
 static void check_flag_validation(struct vm *vm)
 {
 	struct data_slot d = data_slot_new();
@@ -699,17 +721,8 @@ static int functional_present(void)
 	bit_set(d.bitmap, xp);
 	set_region(vm.fd, 1, MEMFAULT_KVM_MEM_USERFAULT, DATA_GPA,
 		   DATA_PAGES * PAGE, d.mem, d.bitmap);
-	vcpu_start(&v, DATA_GPA + xp * PAGE, 0, 0, 0, false);
-	r = vcpu_run(&v);
-	tap(r == EFAULT && v.run->exit_reason == MF_EXIT_MEMORY_FAULT &&
-	    mf(&v)->flags == MEMFAULT_KVM_MEMORY_EXIT_FLAG_USERFAULT &&
-	    mf(&v)->gpa == DATA_GPA + xp * PAGE && mf(&v)->size == PAGE,
-	    "instruction fetch: exit with gpa %#llx size %#llx flags %#llx (r=%d)",
-	    (unsigned long long)mf(&v)->gpa, (unsigned long long)mf(&v)->size,
-	    (unsigned long long)mf(&v)->flags, r);
-	r = vcpu_run(&v);
-	tap(r == EFAULT && mf(&v)->gpa == DATA_GPA + xp * PAGE,
-	    "instruction fetch: exits again while the bit stays set");
+	check_exec_exits("", &v, xp, MEMFAULT_KVM_MEMORY_EXIT_FLAG_USERFAULT,
+			 "the bit stays set");
 	bit_clear(d.bitmap, xp);
 	r = vcpu_run(&v);
 	tap(r == 0 && is_io_exit(&v, EXEC_PORT),
@@ -1342,17 +1355,8 @@ static int exit_on_missing_present(void)
 
 	if (madvise(mem + xp * PAGE, PAGE, MADV_DONTNEED))
 		die("MADV_DONTNEED");
-	vcpu_start(&v, DATA_GPA + xp * PAGE, 0, 0, 0, false);
-	r = vcpu_run(&v);
-	tap(r == EFAULT && v.run->exit_reason == MF_EXIT_MEMORY_FAULT &&
-	    mf(&v)->flags == MEMFAULT_KVM_MEMORY_EXIT_FLAG_MISSING &&
-	    mf(&v)->gpa == DATA_GPA + xp * PAGE && mf(&v)->size == PAGE,
-	    "exit on missing, instruction fetch: exit with gpa %#llx size %#llx flags %#llx (r=%d)",
-	    (unsigned long long)mf(&v)->gpa, (unsigned long long)mf(&v)->size,
-	    (unsigned long long)mf(&v)->flags, r);
-	r = vcpu_run(&v);
-	tap(r == EFAULT && mf(&v)->gpa == DATA_GPA + xp * PAGE,
-	    "exit on missing, instruction fetch: exits again while the page is missing");
+	check_exec_exits("exit on missing, ", &v, xp, MEMFAULT_KVM_MEMORY_EXIT_FLAG_MISSING,
+			 "the page is missing");
 	char code[PAGE];
 
 	memset(code, 0, sizeof(code));
