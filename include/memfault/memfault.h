@@ -47,6 +47,14 @@ extern "C" {
 #define MEMFAULT_KVM_MEM_EXIT_ON_MISSING        (1u << 4)
 #define MEMFAULT_KVM_MEMORY_EXIT_FLAG_MISSING   (1ull << 5)
 
+/*
+ * KVM_MEM_USERFAULT on guest_memfd memslots (docs/kernel-interface.md): the
+ * flag turned on and off on such memslots, write() into shared guest_memfd,
+ * and faults of its mapping that do not allocate pages of userfault
+ * memslots.  A local number of patches/linux (7.3) as well.
+ */
+#define MEMFAULT_KVM_CAP_GUEST_MEMFD_USERFAULT  1026
+
 typedef enum MemfaultStatus {
     MEMFAULT_OK = 0,
     /* The kernel lacks something memfault needs (see the probe's reason). */

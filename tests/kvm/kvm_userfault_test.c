@@ -5,7 +5,7 @@
  * addresses are guest-physical) that reads, writes or executes pages of a
  * memslot with KVM_MEM_USERFAULT, and checks every exit.
  *
- *   kvm-userfault-test [--expect present|absent|any]
+ *   kvm-userfault-test [--expect present|absent|any] [--expect-gmem present|absent|any]
  *       Functional checks.  With the capability: exits happen exactly for
  *       pages whose bit is set, with the right gpa/size/flags, for reads,
  *       writes and instruction fetches; clearing the bit lets the vCPU go
@@ -26,7 +26,9 @@
  *       zero page included) nor on memory without userfaultfd,
  *       KVM_PRE_FAULT_MEMORY fails instead of waiting, and the flag is
  *       refused with KVM_MEM_USERFAULT, KVM_MEM_READONLY and through the
- *       first version of the ioctl.
+ *       first version of the ioctl.  KVM Userfault on guest_memfd memslots
+ *       (KVM_CAP_GUEST_MEMFD_USERFAULT) is checked by guest_memfd_test.c;
+ *       --expect-gmem makes its absence/presence a failure.
  *
  *   kvm-userfault-test --demand-paging [--vcpus 1,2,4,8] [--pages N]
  *                      [--reps R] [--delay-us D] [--json FILE]
@@ -61,59 +63,18 @@
 #include <unistd.h>
 
 #include "memfault/memfault.h"
-
-/* UAPI that Debian 12's <linux/kvm.h> (6.1) lacks; see docs/kernel-interface.md. */
-struct mf_region2 {
-	uint32_t slot;
-	uint32_t flags;
-	uint64_t guest_phys_addr;
-	uint64_t memory_size;
-	uint64_t userspace_addr;
-	uint64_t guest_memfd_offset;
-	uint32_t guest_memfd;
-	uint32_t pad1;
-	uint64_t userfault_bitmap;
-	uint64_t pad2[13];
-};
-_Static_assert(sizeof(struct mf_region2) == 160, "kvm_userspace_memory_region2");
-#define MF_SET_USER_MEMORY_REGION2 _IOW(KVMIO, 0x49, struct mf_region2)
-#define MF_CAP_USER_MEMORY2 231
-#define MF_CAP_MEMORY_FAULT_INFO 232
-#define MF_EXIT_MEMORY_FAULT 39
-#define MF_MEMORY_EXIT_FLAG_PRIVATE (1ull << 3)
-struct mf_pre_fault_memory {
-	uint64_t gpa;
-	uint64_t size;
-	uint64_t flags;
-	uint64_t padding[5];
-};
-#define MF_PRE_FAULT_MEMORY _IOWR(KVMIO, 0xd5, struct mf_pre_fault_memory)
-struct mf_memory_fault {
-	uint64_t flags;
-	uint64_t gpa;
-	uint64_t size;
-};
-
-#define PAGE 4096ul
-#define CODE_GPA 0x1000ul       /* slot 0: 64 KiB, never userfault */
-#define DONE_PORT 0x10
-#define EXEC_PORT 0x11
-#define DATA_GPA 0x100000ul     /* slot 1: the functional tests' data */
-#define DATA_PAGES 64ul
-#define DP_GPA 0x10000000ul     /* slot 2: demand paging */
-#define SENTINEL_EXIT 0xfeedu
+#include "kvm_test.h"
 
 /*
  * Guest code, 32-bit: touch [esi, edi) with stride ebx; edx = 0 read,
  * 1 write (stores the address into the page); then "out DONE_PORT".
  */
-extern const unsigned char guest_touch[], guest_touch_end[];
-extern const unsigned char guest_exec[], guest_exec_end[];
 /* The same for writes, storing the TSC cycles of each first write at +4. */
 extern const unsigned char guest_touch_timed[], guest_touch_timed_end[];
 #define TIMED_GPA (CODE_GPA + 0x800)
 __asm__(".pushsection .rodata\n"
 	".code32\n"
+	".globl guest_touch, guest_touch_end, guest_exec, guest_exec_end\n"
 	"guest_touch:\n"
 	"1: cmp %edi, %esi\n"
 	"   jae 3f\n"
@@ -151,10 +112,10 @@ __asm__(".pushsection .rodata\n"
 	".code64\n"
 	".popsection\n");
 
-static int kvm_fd;
-static int tap_n, tap_failed;
+int kvm_fd;
+int tap_n, tap_failed;
 
-static void tap(bool ok, const char *fmt, ...)
+void tap(bool ok, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -168,7 +129,7 @@ static void tap(bool ok, const char *fmt, ...)
 		tap_failed++;
 }
 
-static void die(const char *fmt, ...)
+void die(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -190,17 +151,7 @@ static double now(void)
 
 /* ---- VM plumbing --------------------------------------------------------- */
 
-struct vm {
-	int fd;
-	void *code;             /* slot 0 backing */
-};
-
-struct vcpu {
-	int fd;
-	struct kvm_run *run;
-};
-
-static void *map_anon(size_t len)
+void *map_anon(size_t len)
 {
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -210,7 +161,7 @@ static void *map_anon(size_t len)
 	return p;
 }
 
-static int set_region(int vm_fd, uint32_t slot, uint32_t flags, uint64_t gpa,
+int set_region(int vm_fd, uint32_t slot, uint32_t flags, uint64_t gpa,
 		      uint64_t size, void *hva, void *bitmap)
 {
 	struct mf_region2 r = {
@@ -225,7 +176,7 @@ static int set_region(int vm_fd, uint32_t slot, uint32_t flags, uint64_t gpa,
 	return ioctl(vm_fd, MF_SET_USER_MEMORY_REGION2, &r) < 0 ? errno : 0;
 }
 
-static struct vm vm_create(void)
+struct vm vm_create(void)
 {
 	struct vm vm;
 
@@ -254,7 +205,7 @@ static void seg(struct kvm_segment *s, uint16_t sel, uint8_t type)
 	s->g = 1;
 }
 
-static struct vcpu vcpu_create(struct vm *vm, int id)
+struct vcpu vcpu_create(struct vm *vm, int id)
 {
 	struct vcpu v;
 	struct kvm_sregs sregs;
@@ -284,7 +235,7 @@ static struct vcpu vcpu_create(struct vm *vm, int id)
 	return v;
 }
 
-static void vcpu_start(struct vcpu *v, uint64_t rip, uint64_t start,
+void vcpu_start(struct vcpu *v, uint64_t rip, uint64_t start,
 		       uint64_t end, uint64_t stride, bool write)
 {
 	struct kvm_regs regs = {
@@ -300,40 +251,40 @@ static void vcpu_start(struct vcpu *v, uint64_t rip, uint64_t start,
 		die("KVM_SET_REGS");
 }
 
-static struct mf_memory_fault *mf(struct vcpu *v)
+struct mf_memory_fault *mf(struct vcpu *v)
 {
 	return (struct mf_memory_fault *)(void *)&v->run->hw;
 }
 
 /* KVM_RUN: returns 0 or errno. */
-static int vcpu_run(struct vcpu *v)
+int vcpu_run(struct vcpu *v)
 {
 	v->run->exit_reason = SENTINEL_EXIT;
 	return ioctl(v->fd, KVM_RUN, 0) < 0 ? errno : 0;
 }
 
-static bool is_io_exit(struct vcpu *v, int port)
+bool is_io_exit(struct vcpu *v, int port)
 {
 	return v->run->exit_reason == KVM_EXIT_IO && v->run->io.port == port;
 }
 
-static void bit_set(unsigned long *bm, unsigned long i)
+void bit_set(unsigned long *bm, unsigned long i)
 {
 	__atomic_fetch_or(&bm[i / 64], 1ul << (i % 64), __ATOMIC_RELAXED);
 }
 
 /* Pairs with KVM's read of the bit: the page is in place before the clear. */
-static void bit_clear(unsigned long *bm, unsigned long i)
+void bit_clear(unsigned long *bm, unsigned long i)
 {
 	__atomic_fetch_and(&bm[i / 64], ~(1ul << (i % 64)), __ATOMIC_RELEASE);
 }
 
-static bool bit_test(unsigned long *bm, unsigned long i)
+bool bit_test(unsigned long *bm, unsigned long i)
 {
 	return __atomic_load_n(&bm[i / 64], __ATOMIC_RELAXED) & (1ul << (i % 64));
 }
 
-static bool has_userfault(void)
+bool has_userfault(void)
 {
 	return ioctl(kvm_fd, KVM_CHECK_EXTENSION, MEMFAULT_KVM_CAP_USERFAULT) > 0;
 }
@@ -344,11 +295,6 @@ static bool has_exit_on_missing(void)
 }
 
 /* ---- Functional checks ---------------------------------------------------- */
-
-struct data_slot {
-	char *mem;
-	unsigned long *bitmap;
-};
 
 static struct data_slot data_slot_new(void)
 {
@@ -369,7 +315,7 @@ _Static_assert(DATA_PAGES <= 64, "one bit per data page in a uint64_t");
  * touches them, with @flag alone and the page's gpa and size.  @resolve makes
  * page i available; false if that exit should not have come.
  */
-static bool run_over_data_slot(const char *what, struct vcpu *v, bool write, uint64_t flag,
+bool run_over_data_slot(const char *what, struct vcpu *v, bool write, uint64_t flag,
 			       uint64_t expected, bool (*resolve)(void *ctx, unsigned long i),
 			       void *ctx, const char *pages)
 {
@@ -431,7 +377,7 @@ static bool touch_all(const char *what, struct vcpu *v, struct data_slot *d,
  * must exit with @flag alone, the page's gpa and size, and exit again while
  * the page stays missing (@still says why, for the message).
  */
-static void check_exec_exits(const char *prefix, struct vcpu *v, unsigned long xp,
+void check_exec_exits(const char *prefix, struct vcpu *v, unsigned long xp,
 			     uint64_t flag, const char *still)
 {
 	int r;
@@ -1402,7 +1348,7 @@ static int exit_on_missing_present(void)
 
 int main(int argc, char **argv)
 {
-	const char *expect = "any", *vcpus = "1,2,4,8";
+	const char *expect = "any", *expect_gmem = "any", *vcpus = "1,2,4,8";
 	unsigned long pages = 1024;
 	const char *json = NULL;
 	bool dp = false;
@@ -1412,6 +1358,8 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--expect") && i + 1 < argc)
 			expect = argv[++i];
+		else if (!strcmp(argv[i], "--expect-gmem") && i + 1 < argc)
+			expect_gmem = argv[++i];
 		else if (!strcmp(argv[i], "--demand-paging"))
 			dp = true;
 		else if (!strcmp(argv[i], "--vcpus") && i + 1 < argc)
@@ -1425,7 +1373,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--json") && i + 1 < argc)
 			json = argv[++i];
 		else {
-			fprintf(stderr, "usage: %s [--expect present|absent|any] | --demand-paging [--vcpus 1,2,4,8] [--pages N] [--reps R] [--delay-us D] [--json FILE]\n",
+			fprintf(stderr, "usage: %s [--expect present|absent|any] [--expect-gmem present|absent|any] | --demand-paging [--vcpus 1,2,4,8] [--pages N] [--reps R] [--delay-us D] [--json FILE]\n",
 				argv[0]);
 			return 2;
 		}
@@ -1464,6 +1412,7 @@ int main(int argc, char **argv)
 			exit_on_missing_present();
 		else
 			exit_on_missing_absent();
+		guest_memfd_checks(expect_gmem);
 	}
 	printf("1..%d\n# %d passed, %d failed\n", tap_n, tap_n - tap_failed, tap_failed);
 	return tap_failed ? 1 : 0;
