@@ -42,6 +42,20 @@ Scenarios (--scenario):
            destination fails saying why, and the source runs the guest again
            with its memory intact, as in device-fail
 
+  precopy  no postcopy: precopy converges and completes (a downtime limit of
+           5 s), memory intact on the destination
+  refuse-guest-memfd  with --guest-memfd and a destination that cannot
+           demand-page guest_memfd (--memfault off, or a kernel without KVM
+           Userfault for it): the destination refuses the postcopy-ram
+           capability with one message naming what is missing; then the
+           guest migrates by precopy, memory intact, or, with
+           --expect-blocked (a kernel that cannot log guest_memfd's dirty
+           pages), the source refuses to migrate, saying why
+
+With --guest-memfd both sides keep guest RAM in memory-backend-guest-memfd
+(a shared guest_memfd, Linux 7.3 with patches/linux), which userfaultfd cannot
+demand-page: postcopy needs memfault's KVM Userfault on it.
+
 With --linux-kernel and --linux-initrd the guest is the Linux test guest
 (tests/guest/linux): Debian's kernel with --smp vCPUs, each running a thread of
 memtouch that verifies its own memory pass after pass.  Its progress lines
@@ -380,6 +394,10 @@ def check_ab(path, start, end, total_passes=None, order=None):
 
 # -- the migration ----------------------------------------------------------------
 
+# Scenarios that migrate by precopy alone.
+PRECOPY_SCENARIOS = ("precopy", "refuse-guest-memfd")
+
+
 class Migration:
     def __init__(self, opts):
         self.o = opts
@@ -400,6 +418,9 @@ class Migration:
         cpu = LINUX_GUEST_CPU if o.linux_kernel else GUEST_CPU
         args = ["-accel", accel, "-cpu", cpu, "-machine", o.machine,
                 "-m", str(o.mem), "-smp", str(o.smp), "-action", "reboot=shutdown,shutdown=pause"]
+        if o.guest_memfd:
+            args += ["-object", f"memory-backend-guest-memfd,id=ram0,size={o.mem}M",
+                     "-machine", "memory-backend=ram0"]
         if o.linux_kernel:
             return args + ["-kernel", o.linux_kernel, "-initrd", o.linux_initrd, "-append",
                            f"console=ttyS0 quiet panic=-1 rdinit=/init mt.threads={o.smp} "
@@ -407,6 +428,8 @@ class Migration:
         return args + ["-drive", f"file={o.guest},format=raw,if=ide,snapshot=on"]
 
     def caps(self, dest):
+        if self.o.scenario in PRECOPY_SCENARIOS:
+            return []
         c = [{"capability": "postcopy-ram", "state": True}]
         if self.o.preempt:
             c.append({"capability": "postcopy-preempt", "state": True})
@@ -477,6 +500,8 @@ class Migration:
                 kvm = re.search(r"memtouch: (KVM offers .*|not a KVM guest.*)", out)
                 self.result["guest_up"] = "; ".join(m.group(1).strip() for m in (up, kvm) if m)
 
+            if o.scenario == "refuse-guest-memfd":
+                self.refuse_guest_memfd()
             qmp(dst, "migrate-set-capabilities", capabilities=self.caps(dest=True))
             port = free_port()
             # A destination that fails stays, to be asked why.
@@ -489,7 +514,8 @@ class Migration:
             qmp(dst, "migrate-incoming", uri=dst_uri, **incoming)
             qmp(src, "migrate-set-capabilities", capabilities=self.caps(dest=False))
             # Precopy must not converge: the switch to postcopy is ours to make.
-            qmp(src, "migrate-set-parameters", **{"downtime-limit": 1})
+            qmp(src, "migrate-set-parameters",
+                **{"downtime-limit": 5000 if o.scenario in PRECOPY_SCENARIOS else 1})
             if o.postcopy_bw:
                 qmp(src, "migrate-set-parameters",
                     **{"max-postcopy-bandwidth": o.postcopy_bw * MiB})
@@ -502,8 +528,16 @@ class Migration:
             if o.scenario == "stall":
                 proxy = Proxy(dst_uri[len("unix:"):], unix_dir=dst.dir, sndbuf=1 << 20)
             first = passes(src)
+            if o.expect_blocked:
+                self.check_blocked(dst_uri)
+                ok = True
+                return
             qmp(src, "migrate", uri=proxy.uri if proxy else dst_uri)
             self.mark("migrate (precopy) started")
+            if o.scenario in PRECOPY_SCENARIOS:
+                self.precopy_complete()
+                ok = True
+                return
             wait_status(src, ("active",), 30)
             wait_passes(src, first + o.passes, 120, BEFORE_POSTCOPY)
             info = qmp(src, "query-migrate")
@@ -560,6 +594,50 @@ class Migration:
                     log(f"--- {q.name} stderr ---\n{q.stderr()}--- {q.name} serial (last 200) ---\n"
                         f"{q.serial()[-200:]}")
                 q.cleanup()
+
+    def refuse_guest_memfd(self):
+        """The destination cannot demand-page its guest_memfd RAM: setting
+        postcopy-ram must fail, saying so, before anything started."""
+        try:
+            qmp(self.dst, "migrate-set-capabilities",
+                capabilities=[{"capability": "postcopy-ram", "state": True}])
+        except TestFailure as e:
+            msg = str(e)
+            check("userfaultfd cannot demand-page guest_memfd" in msg,
+                  f"destination: postcopy-ram refused, but not for guest_memfd: {msg}")
+            self.result["refused"] = msg
+            self.mark(f"destination refused postcopy-ram: {msg}")
+            return
+        raise TestFailure("destination accepted postcopy-ram for guest_memfd RAM it "
+                          "cannot demand-page")
+
+    def check_blocked(self, uri):
+        """The source's guest_memfd RAM cannot be migrated (no dirty
+        logging for it): migrate must fail, naming why, and the guest run on."""
+        try:
+            qmp(self.src, "migrate", uri=uri)
+        except TestFailure as e:
+            msg = str(e)
+            check("KVM cannot log dirty pages of guest_memfd" in msg,
+                  f"source: migrate refused, but not for guest_memfd: {msg}")
+            self.result["blocked"] = msg
+            self.mark(f"source refused to migrate: {msg}")
+            n = passes(self.src)
+            wait_passes(self.src, n + 2, 60)
+            self.mark("source guest still running")
+            return
+        raise TestFailure("source started migrating guest_memfd RAM whose dirty pages "
+                          "KVM cannot log")
+
+    def precopy_complete(self):
+        """No postcopy: precopy converges, then the destination's guest runs
+        on with its memory intact."""
+        info = wait_status(self.src, ("completed",), self.o.complete_timeout)
+        self.mark(f"source: completed by precopy (downtime {info.get('downtime')} ms)")
+        wait_status(self.dst, ("completed",), 60)
+        self.result["total_time_ms"] = info.get("total-time")
+        self.result["downtime_ms"] = info.get("downtime")
+        self.check_destination()
 
     def check_destination(self):
         dst = self.dst
@@ -1077,6 +1155,8 @@ def summary(m, opts):
         log(f"  guest's own stalls     {r['guest_stall']} (after the switch, guest clock)")
     if r.get("request_pages"):
         log(f"  memfault requests      {r['request_pages']} (destination trace)")
+    if r.get("blocked"):
+        log(f"  migration blocked      {r['blocked']}")
     if r.get("refused"):
         log(f"  memfault refused       {r['refused']}")
     if r.get("blocked_senders"):
@@ -1104,6 +1184,10 @@ def parse_args(argv=None):
     ap.add_argument("--linux-kernel", metavar="VMLINUZ",
                     help="boot the Linux test guest instead (tests/guest/linux): its kernel")
     ap.add_argument("--linux-initrd", metavar="CPIO", help="... and its initramfs")
+    ap.add_argument("--guest-memfd", action="store_true",
+                    help="guest RAM in memory-backend-guest-memfd on both sides")
+    ap.add_argument("--expect-blocked", action="store_true",
+                    help="refuse-guest-memfd: the source must refuse to migrate")
     ap.add_argument("--smp", type=int, default=1, help="guest vCPUs (the A/B guest has one)")
     ap.add_argument("--mt-mib", type=int, default=32,
                     help="Linux guest: memory each memtouch thread verifies (MiB)")
@@ -1127,7 +1211,8 @@ def parse_args(argv=None):
                     help="guest passes during precopy (default 2; 0 for the Linux guest, whose "
                          "passes are slow enough for precopy to move nearly everything)")
     ap.add_argument("--scenario", choices=["plain", "recover", "kill", "stall", "device-fail",
-                                           "refuse-userfault"],
+                                           "refuse-userfault", "precopy",
+                                           "refuse-guest-memfd"],
                     default="plain")
     ap.add_argument("--refuse-userfault-lib", metavar="SO",
                     help="refuse-userfault: the library preloaded into the destination "
@@ -1167,6 +1252,12 @@ def parse_args(argv=None):
         ap.error("--trace-path needs --dst-trace")
     if opts.expect_readahead and (opts.memfault == "off" or (opts.memfault_readahead or 0) < 2):
         ap.error("--expect-readahead needs memfault and --memfault-readahead of 2 or more")
+    if opts.scenario == "refuse-guest-memfd" and not opts.guest_memfd:
+        ap.error("--scenario refuse-guest-memfd needs --guest-memfd")
+    if opts.expect_blocked and opts.scenario != "refuse-guest-memfd":
+        ap.error("--expect-blocked goes with --scenario refuse-guest-memfd")
+    if opts.scenario in PRECOPY_SCENARIOS and opts.expect_exits:
+        ap.error(f"--scenario {opts.scenario} has no postcopy: no --expect-exits")
     if opts.scenario == "refuse-userfault":
         if not opts.refuse_userfault_lib:
             ap.error("--scenario refuse-userfault needs --refuse-userfault-lib")
