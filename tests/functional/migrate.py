@@ -556,6 +556,8 @@ class Migration:
             wait_status(src, ("postcopy-active", "completed"), 60)
             wait_status(dst, ("postcopy-active", "completed"), 60)
             self.mark("postcopy active on both sides")
+            if o.guest_memfd and o.scenario == "plain" and LINUX_CPUS is None:
+                self.qemu_reads_guest_memfd()
 
             if o.scenario == "kill":
                 self.kill_source()
@@ -594,6 +596,22 @@ class Migration:
                     log(f"--- {q.name} stderr ---\n{q.stderr()}--- {q.name} serial (last 200) ---\n"
                         f"{q.serial()[-200:]}")
                 q.cleanup()
+
+    def qemu_reads_guest_memfd(self):
+        """QEMU itself reads guest_memfd RAM that is likely still at the
+        source (the loop's last page, just after the switch): the kernel must
+        make the read wait for the page, not end QEMU nor read a zero page.
+        The A/B guest has written every page of its loop at least once."""
+        gpa = self.o.end_mib * MiB - PAGE
+        t = time.monotonic()
+        out = qmp(self.dst, "human-monitor-command", **{"command-line": f"xp /1wx {gpa:#x}"})
+        dt = (time.monotonic() - t) * 1000
+        m = re.search(r":\s*(0x[0-9a-f]+)", out)
+        check(m and int(m.group(1), 16) != 0,
+              f"destination: QEMU's own read of gpa {gpa:#x} during postcopy gave {out.strip()!r}, "
+              "not the guest's data")
+        self.result["qemu_read"] = f"gpa {gpa:#x}: {m.group(1)} after {dt:.0f} ms"
+        self.mark(f"QEMU read guest_memfd RAM during postcopy: {self.result['qemu_read']}")
 
     def refuse_guest_memfd(self):
         """The destination cannot demand-page its guest_memfd RAM: setting
@@ -1155,6 +1173,8 @@ def summary(m, opts):
         log(f"  guest's own stalls     {r['guest_stall']} (after the switch, guest clock)")
     if r.get("request_pages"):
         log(f"  memfault requests      {r['request_pages']} (destination trace)")
+    if r.get("qemu_read"):
+        log(f"  QEMU's own read        {r['qemu_read']} (HMP xp during postcopy)")
     if r.get("blocked"):
         log(f"  migration blocked      {r['blocked']}")
     if r.get("refused"):

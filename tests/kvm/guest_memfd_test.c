@@ -12,7 +12,9 @@
  *    and instruction fetches; a page written with pwrite() and its bit
  *    cleared is what the guest then reads;
  *  - while the flag is on, the mapping does not invent missing pages: a read
- *    through it raises SIGBUS, a kernel access through it fails with EFAULT;
+ *    through it, and a kernel access through it (write() from it), wait
+ *    until pwrite() puts the page in, or until the flag goes off; an access
+ *    that cannot wait (/proc/self/mem) fails instead of reading zeros;
  *    pages in the file read as before;
  *  - pwrite() writes a page whole, zeroes the rest of a page written in
  *    part, refuses private memory (EPERM) and offsets past the end (EINVAL);
@@ -113,6 +115,47 @@ static bool read_raises_sigbus(const volatile uint32_t *p, uint32_t *val)
 		*val = *p;
 	sigaction(SIGBUS, &old, NULL);
 	return bus;
+}
+
+/* A thread that reads a word through the mapping, or has write() read it. */
+struct reader {
+	const uint32_t *p;
+	bool via_write;
+	uint32_t val;
+	ssize_t r;
+	volatile bool done;
+};
+
+static void *reader_thread(void *arg)
+{
+	struct reader *rd = arg;
+
+	if (rd->via_write) {
+		int fds[2];
+
+		if (pipe(fds))
+			die("pipe");
+		rd->r = write(fds[1], rd->p, sizeof(rd->val));
+		if (rd->r == sizeof(rd->val) && read(fds[0], &rd->val, sizeof(rd->val)) < 0)
+			rd->r = -1;
+		close(fds[0]);
+		close(fds[1]);
+	} else {
+		rd->val = *(const volatile uint32_t *)rd->p;
+		rd->r = sizeof(rd->val);
+	}
+	__atomic_store_n(&rd->done, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* Start a reader of @p and check that it is still waiting 200 ms later. */
+static bool reader_waits(struct reader *rd, pthread_t *th, const void *p, bool via_write)
+{
+	*rd = (struct reader){ .p = p, .via_write = via_write };
+	if (pthread_create(th, NULL, reader_thread, rd))
+		die("pthread_create");
+	usleep(200 * 1000);
+	return !__atomic_load_n(&rd->done, __ATOMIC_ACQUIRE);
 }
 
 static uint32_t placed(unsigned long i)
@@ -289,7 +332,7 @@ static void guest_memfd_present(void)
 	struct gmem_slot g = { .vm_fd = vm.fd, .bitmap = aligned_alloc(64, 64) };
 	uint64_t missing = 0;
 	bool ok = true;
-	int pipefd[2], r;
+	int r;
 
 	memset(g.bitmap, 0, 64);
 	g.fd = gmem_create(vm.fd, MF_GUEST_MEMFD_FLAG_MMAP | MF_GUEST_MEMFD_FLAG_INIT_SHARED);
@@ -324,18 +367,40 @@ static void guest_memfd_present(void)
 	tap(r == 0, "guest_memfd: KVM_MEM_USERFAULT turned on on a memslot in use (got %d)", r);
 
 	uint32_t val = 0;
-	bool bus = read_raises_sigbus((uint32_t *)(g.mem + PAGE), &val);
+	bool bus = read_raises_sigbus((uint32_t *)g.mem, &val);
 
-	tap(bus, "guest_memfd: a read of a missing page through the mapping raises SIGBUS");
-	bus = read_raises_sigbus((uint32_t *)g.mem, &val);
 	tap(!bus && val == precopied(0),
 	    "guest_memfd: a page in the file reads as before (%#x, SIGBUS: %d)", val, bus);
-	if (pipe(pipefd))
-		die("pipe");
-	r = write(pipefd[1], g.mem + PAGE, 16) < 0 ? errno : 0;
-	tap(r == EFAULT, "guest_memfd: a kernel access to a missing page through the mapping fails with EFAULT (got %d)", r);
-	close(pipefd[0]);
-	close(pipefd[1]);
+
+	/* Missing pages: accesses through the mapping wait for pwrite(). */
+	for (int via_write = 0; via_write < 2; via_write++) {
+		unsigned long i = 1 + via_write;
+		char page[PAGE] = { 0 };
+		struct reader rd;
+		pthread_t th;
+		bool waited = reader_waits(&rd, &th, g.mem + i * PAGE, via_write);
+
+		*(uint32_t *)page = placed(i);
+		if (pwrite(g.fd, page, PAGE, i * PAGE) != (ssize_t)PAGE)
+			die("pwrite of page %lu", i);
+		pthread_join(th, NULL);
+		tap(waited && rd.r == sizeof(rd.val) && rd.val == placed(i),
+		    "guest_memfd: %s of a missing page through the mapping waits for pwrite(), then reads it (waited: %d, r=%zd, %#x)",
+		    via_write ? "a kernel access (write() from it)" : "a read", waited, rd.r, rd.val);
+	}
+
+	/* An access that cannot wait (GUP without retry) fails, reads no zeros. */
+	int memfd = open("/proc/self/mem", O_RDONLY);
+
+	if (memfd < 0)
+		die("/proc/self/mem");
+	ssize_t got = pread(memfd, &val, sizeof(val), (off_t)(uintptr_t)(g.mem + 4 * PAGE));
+
+	r = got < 0 ? errno : 0;
+	tap(got < 0 && (r == EIO || r == EFAULT),
+	    "guest_memfd: a read of a missing page through /proc/self/mem fails instead of waiting (got %zd, errno %d)",
+	    got, r);
+	close(memfd);
 
 	run_over_data_slot("guest_memfd, reads", &v, false, MEMFAULT_KVM_MEMORY_EXIT_FLAG_USERFAULT,
 			   missing, gmem_resolve, &g, "pages whose bit was set");
@@ -378,8 +443,18 @@ static void guest_memfd_present(void)
 	check_write(&g);
 
 	/* The flag off: bits are ignored, the mapping allocates again. */
+	struct reader rd;
+	pthread_t th;
+
+	rearm(&g, 61);
+	bool waited = reader_waits(&rd, &th, g.mem + 61 * PAGE, false);
+
 	r = gmem_flags(&g, 0);
 	tap(r == 0, "guest_memfd: KVM_MEM_USERFAULT turned off (got %d)", r);
+	pthread_join(th, NULL);
+	tap(waited && rd.val == 0,
+	    "guest_memfd: a read waiting for a missing page ends when the flag goes off, with the zeros of a new page (waited: %d, %#x)",
+	    waited, rd.val);
 	memset(g.bitmap, 0xff, 64);
 	if (fallocate(g.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 60 * PAGE, PAGE))
 		die("punch");
