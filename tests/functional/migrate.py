@@ -556,7 +556,7 @@ class Migration:
             wait_status(src, ("postcopy-active", "completed"), 60)
             wait_status(dst, ("postcopy-active", "completed"), 60)
             self.mark("postcopy active on both sides")
-            if o.guest_memfd and o.scenario == "plain" and LINUX_CPUS is None:
+            if o.qemu_read:
                 self.qemu_reads_guest_memfd()
 
             if o.scenario == "kill":
@@ -1206,6 +1206,9 @@ def parse_args(argv=None):
     ap.add_argument("--linux-initrd", metavar="CPIO", help="... and its initramfs")
     ap.add_argument("--guest-memfd", action="store_true",
                     help="guest RAM in memory-backend-guest-memfd on both sides")
+    ap.add_argument("--qemu-read", action="store_true",
+                    help="with --guest-memfd: right after the switch, read a page QEMU likely "
+                         "lacks with HMP xp (QEMU's own access must wait, not read zeros)")
     ap.add_argument("--expect-blocked", action="store_true",
                     help="refuse-guest-memfd: the source must refuse to migrate")
     ap.add_argument("--smp", type=int, default=1, help="guest vCPUs (the A/B guest has one)")
@@ -1274,6 +1277,8 @@ def parse_args(argv=None):
         ap.error("--expect-readahead needs memfault and --memfault-readahead of 2 or more")
     if opts.scenario == "refuse-guest-memfd" and not opts.guest_memfd:
         ap.error("--scenario refuse-guest-memfd needs --guest-memfd")
+    if opts.qemu_read and (not opts.guest_memfd or opts.linux_kernel):
+        ap.error("--qemu-read needs --guest-memfd and the A/B guest")
     if opts.expect_blocked and opts.scenario != "refuse-guest-memfd":
         ap.error("--expect-blocked goes with --scenario refuse-guest-memfd")
     if opts.scenario in PRECOPY_SCENARIOS and opts.expect_exits:
