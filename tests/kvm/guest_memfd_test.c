@@ -11,7 +11,8 @@
  *  - a vCPU exits exactly for the pages whose bit is set, for reads, writes
  *    and instruction fetches; a page written with pwrite() and its bit
  *    cleared is what the guest then reads;
- *  - while the flag is on, the mapping does not invent missing pages: a read
+ *  - while the flag is on, the mapping does not invent missing pages, also
+ *    where no memslot maps them: a read
  *    through it, and a kernel access through it (write() from it), wait
  *    until pwrite() puts the page in, or until the flag goes off; an access
  *    that cannot wait (/proc/self/mem) fails instead of reading zeros;
@@ -387,6 +388,25 @@ static void guest_memfd_present(void)
 		tap(waited && rd.r == sizeof(rd.val) && rd.val == placed(i),
 		    "guest_memfd: %s of a missing page through the mapping waits for pwrite(), then reads it (waited: %d, r=%zd, %#x)",
 		    via_write ? "a kernel access (write() from it)" : "a read", waited, rd.r, rd.val);
+	}
+
+	/*
+	 * A page that no memslot maps (here past the memslot's end) waits too:
+	 * the VMM may map it elsewhere in the guest, and must not read zeros.
+	 */
+	{
+		char page[PAGE] = { 0 };
+		struct reader rd;
+		pthread_t th;
+		bool waited = reader_waits(&rd, &th, g.mem + SLOT_SIZE, false);
+
+		*(uint32_t *)page = 0xabcd0000u;
+		if (pwrite(g.fd, page, PAGE, SLOT_SIZE) != (ssize_t)PAGE)
+			die("pwrite past the memslot");
+		pthread_join(th, NULL);
+		tap(waited && rd.val == 0xabcd0000u,
+		    "guest_memfd: a read of a missing page no memslot maps waits for pwrite() too (waited: %d, %#x)",
+		    waited, rd.val);
 	}
 
 	/* An access that cannot wait (GUP without retry) fails, reads no zeros. */
