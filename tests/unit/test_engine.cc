@@ -212,8 +212,12 @@ TEST_F(Engine, BlockedTimeCountsAWaitInProgressAndOneEndedByFailure) {
     src.expect("pc.ram", 0x11000, kPage);
     EXPECT_EQ(fault(3, 0x11000), MEMFAULT_WAIT);
     std::thread w([&] { EXPECT_EQ(memfault_vcpu_wait(e, 3, kForever), MEMFAULT_FAILED); });
+    // The thread's wait begins whenever the scheduler lets it: wait for it,
+    // not for a fixed time, then let 20 ms pass inside the wait.
+    MemfaultVcpuStats vs{};
+    while (memfault_get_vcpu_stats(e, 3, &vs) == MEMFAULT_OK && !vs.waiting)
+        std::this_thread::yield();
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    MemfaultVcpuStats vs;
     ASSERT_EQ(memfault_get_vcpu_stats(e, 3, &vs), MEMFAULT_OK);
     EXPECT_TRUE(vs.waiting);
     EXPECT_GE(vs.blocked_ns, 20'000'000u) << "a wait in progress counts up to now";
@@ -240,13 +244,17 @@ TEST_F(Engine, ShutdownWhileNThreadsWait) {
     src.allow_any();
     std::vector<std::thread> t;
     std::atomic<int> shut{0};
+    std::barrier in(kVcpus + 1);
     for (std::uint32_t v = 0; v < kVcpus; v++)
         t.emplace_back([&, v] {
-            ASSERT_EQ(fault(v, (v % 3) * kPage), MEMFAULT_WAIT);
+            EXPECT_EQ(fault(v, (v % 3) * kPage), MEMFAULT_WAIT);
+            in.arrive_and_wait();
             if (memfault_vcpu_wait(e, v, kBound) == MEMFAULT_SHUTDOWN)
                 shut++;
         });
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    // Every vCPU has faulted; the shutdown ends the waits in progress and
+    // those about to begin alike, whatever the scheduler does meanwhile.
+    in.arrive_and_wait();
     EXPECT_EQ(memfault_engine_shutdown(e), MEMFAULT_OK);
     for (auto &x : t)
         x.join();
