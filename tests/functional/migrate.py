@@ -613,39 +613,38 @@ class Migration:
         self.result["qemu_read"] = f"gpa {gpa:#x}: {m.group(1)} after {dt:.0f} ms"
         self.mark(f"QEMU read guest_memfd RAM during postcopy: {self.result['qemu_read']}")
 
+    def expect_refused(self, q, command, reason, accepted, **args):
+        """QMP @command on @q must fail with @reason in its message (else
+        the test fails, saying @accepted); returns the message."""
+        try:
+            qmp(q, command, **args)
+        except TestFailure as e:
+            msg = str(e)
+            check(reason in msg, f"{q.name}: {command} refused, but not for guest_memfd: {msg}")
+            return msg
+        raise TestFailure(f"{q.name}: {accepted}")
+
     def refuse_guest_memfd(self):
         """The destination cannot demand-page its guest_memfd RAM: setting
         postcopy-ram must fail, saying so, before anything started."""
-        try:
-            qmp(self.dst, "migrate-set-capabilities",
-                capabilities=[{"capability": "postcopy-ram", "state": True}])
-        except TestFailure as e:
-            msg = str(e)
-            check("userfaultfd cannot demand-page guest_memfd" in msg,
-                  f"destination: postcopy-ram refused, but not for guest_memfd: {msg}")
-            self.result["refused"] = msg
-            self.mark(f"destination refused postcopy-ram: {msg}")
-            return
-        raise TestFailure("destination accepted postcopy-ram for guest_memfd RAM it "
-                          "cannot demand-page")
+        msg = self.expect_refused(
+            self.dst, "migrate-set-capabilities", "userfaultfd cannot demand-page guest_memfd",
+            "accepted postcopy-ram for guest_memfd RAM it cannot demand-page",
+            capabilities=[{"capability": "postcopy-ram", "state": True}])
+        self.result["refused"] = msg
+        self.mark(f"destination refused postcopy-ram: {msg}")
 
     def check_blocked(self, uri):
         """The source's guest_memfd RAM cannot be migrated (no dirty
         logging for it): migrate must fail, naming why, and the guest run on."""
-        try:
-            qmp(self.src, "migrate", uri=uri)
-        except TestFailure as e:
-            msg = str(e)
-            check("KVM cannot log dirty pages of guest_memfd" in msg,
-                  f"source: migrate refused, but not for guest_memfd: {msg}")
-            self.result["blocked"] = msg
-            self.mark(f"source refused to migrate: {msg}")
-            n = passes(self.src)
-            wait_passes(self.src, n + 2, 60)
-            self.mark("source guest still running")
-            return
-        raise TestFailure("source started migrating guest_memfd RAM whose dirty pages "
-                          "KVM cannot log")
+        msg = self.expect_refused(
+            self.src, "migrate", "KVM cannot log dirty pages of guest_memfd",
+            "started migrating guest_memfd RAM whose dirty pages KVM cannot log", uri=uri)
+        self.result["blocked"] = msg
+        self.mark(f"source refused to migrate: {msg}")
+        n = passes(self.src)
+        wait_passes(self.src, n + 2, 60)
+        self.mark("source guest still running")
 
     def precopy_complete(self):
         """No postcopy: precopy converges, then the destination's guest runs
