@@ -17,8 +17,11 @@
  *    until pwrite() puts the page in, or until the flag goes off; an access
  *    that cannot wait (/proc/self/mem) fails instead of reading zeros;
  *    pages in the file read as before;
+ *  - a vCPU's fault through a second memslot of the file, one without the
+ *    flag, exits with USERFAULT for a missing page instead of reading zeros;
  *  - pwrite() writes a page whole, zeroes the rest of a page written in
- *    part, refuses private memory (EPERM) and offsets past the end (EINVAL);
+ *    part, refuses private memory (EPERM) and offsets past the end (EINVAL),
+ *    and fails with EFAULT, leaving no page, when its source cannot be read;
  *  - with the flag off again the mapping allocates as before;
  *  - a vCPU running while the flag is turned on and off hundreds of times
  *    never fails (the memslot's bindings move to its replacement).
@@ -35,6 +38,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "memfault/memfault.h"
@@ -277,6 +281,103 @@ static void check_write(struct gmem_slot *g)
 	close(priv);
 }
 
+/*
+ * A pwrite() whose source cannot be read whole (here its second half is not
+ * mapped) fails with EFAULT and leaves no page in the file: a page it added
+ * and left half-written would read as zeros.  Such a write once retried its
+ * copy forever, so it runs in a child that is killed after 2 s.
+ */
+static void check_failed_write(struct gmem_slot *g)
+{
+	unsigned long i = 51;
+	char *src = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int status = 0, waited_ms = 0;
+	bool returned = false;
+	pid_t pid;
+
+	if (src == MAP_FAILED || mprotect(src + PAGE, PAGE, PROT_NONE))
+		die("source buffer");
+	memset(src, 0x5a, PAGE);
+	rearm(g, i);
+	pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (!pid) {
+		ssize_t r = pwrite(g->fd, src + PAGE / 2, PAGE, i * PAGE);
+
+		_exit(r < 0 ? errno : 100);
+	}
+	for (; waited_ms < 2000; waited_ms += 10) {
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			returned = true;
+			break;
+		}
+		usleep(10 * 1000);
+	}
+	if (!returned) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+	tap(returned && WIFEXITED(status) && WEXITSTATUS(status) == EFAULT,
+	    "guest_memfd: pwrite() from a source that cannot be read whole fails with EFAULT (%s, exit %d)",
+	    returned ? "returned" : "still copying after 2 s, killed",
+	    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+
+	struct reader rd;
+	pthread_t th;
+	char page[PAGE] = { 0 };
+	bool waits = reader_waits(&rd, &th, g->mem + i * PAGE, false);
+
+	*(uint32_t *)page = placed(i);
+	if (pwrite(g->fd, page, PAGE, i * PAGE) != (ssize_t)PAGE)
+		die("pwrite of page %lu", i);
+	pthread_join(th, NULL);
+	tap(waits && rd.val == placed(i),
+	    "guest_memfd: the failed write left no page: a read waits for the next pwrite() (waited: %d, %#x)",
+	    waits, rd.val);
+	bit_clear(g->bitmap, i);
+	munmap(src, 2 * PAGE);
+}
+
+/*
+ * A vCPU's fault through a memslot of the same file without the flag (one the
+ * VMM created while postcopy runs) does not zero-fill a missing page either:
+ * it exits with KVM_MEMORY_EXIT_FLAG_USERFAULT.
+ */
+static void check_memslot_without_flag(struct gmem_slot *g, struct vcpu *v)
+{
+	const uint64_t gpa = 0x800000, page_off = SLOT_SIZE + 5 * PAGE;
+	struct mf_region2 r2 = {
+		.slot = 2, .flags = MF_MEM_GUEST_MEMFD, .guest_phys_addr = gpa,
+		.memory_size = SLOT_SIZE, .userspace_addr = (uintptr_t)(g->mem + SLOT_SIZE),
+		.guest_memfd_offset = SLOT_SIZE, .guest_memfd = g->fd,
+	};
+	char page[PAGE] = { 0 };
+	int r;
+
+	if (fallocate(g->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, page_off, PAGE))
+		die("punching a page out of guest_memfd");
+	r = ioctl(g->vm_fd, MF_SET_USER_MEMORY_REGION2, &r2) < 0 ? errno : 0;
+	tap(r == 0, "guest_memfd: a second memslot of the file, without KVM_MEM_USERFAULT (got %d)", r);
+	vcpu_start(v, CODE_GPA, gpa + 5 * PAGE, gpa + 6 * PAGE, PAGE, false);
+	r = vcpu_run(v);
+	tap(r == EFAULT && v->run->exit_reason == MF_EXIT_MEMORY_FAULT &&
+	    mf(v)->flags == MEMFAULT_KVM_MEMORY_EXIT_FLAG_USERFAULT && mf(v)->gpa == gpa + 5 * PAGE,
+	    "guest_memfd: a read of a missing page through it exits with USERFAULT instead of reading zeros (r=%d, exit %u, flags %#llx, gpa %#llx)",
+	    r, v->run->exit_reason, (unsigned long long)mf(v)->flags,
+	    (unsigned long long)mf(v)->gpa);
+	*(uint32_t *)page = 0xc0de0000u;
+	if (pwrite(g->fd, page, PAGE, page_off) != (ssize_t)PAGE)
+		die("pwrite into the second memslot's range");
+	r = vcpu_run(v);
+	tap(r == 0 && is_io_exit(v, DONE_PORT) && *(uint32_t *)(g->mem + page_off) == 0xc0de0000u,
+	    "guest_memfd: once the page is written, the read completes (r=%d, exit %u)",
+	    r, v->run->exit_reason);
+	r2.memory_size = 0;
+	r = ioctl(g->vm_fd, MF_SET_USER_MEMORY_REGION2, &r2) < 0 ? errno : 0;
+	tap(r == 0, "guest_memfd: the second memslot deleted (got %d)", r);
+}
+
 struct toggle_run {
 	struct vcpu *v;
 	volatile bool stop;
@@ -461,6 +562,8 @@ static void guest_memfd_present(void)
 	    r, v.run->exit_reason);
 
 	check_write(&g);
+	check_failed_write(&g);
+	check_memslot_without_flag(&g, &v);
 
 	/* The flag off: bits are ignored, the mapping allocates again. */
 	struct reader rd;
