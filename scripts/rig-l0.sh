@@ -2,11 +2,15 @@
 # The rig's L0 QEMU (the TCG that runs L1): prints the command line prefix to
 # run it, one word per line, fetching and unpacking it first when needed.
 #
-#   scripts/rig-l0.sh [10.0|7.2]     (default: $MF_RIG_L0, else 10.0)
+#   scripts/rig-l0.sh [10.0|10.2|7.2]     (default: $MF_RIG_L0, else 10.0)
 #
 #   10.0  bookworm-backports' qemu-system-x86 (scripts/pins.sh: RIG_L0_*),
 #         downloaded with the private apt, checked, unpacked with dpkg-deb -x
 #         into $MF_CACHE/l0/<version>; every library it links is bookworm's.
+#   10.2  QEMU 10.2.2 built here with TCG only, from the series' base: the
+#         pinned source in build/qemu at tag "base" (Debian's patches, none of
+#         ours), in a worktree under build/qemu-l0; built on first use
+#         (~10 min on 2 cores with an empty ccache).
 #   7.2   the system's Debian QEMU (/usr/bin/qemu-system-x86_64), the L0 of
 #         earlier measurements (docs/rig.md), kept to compare against.
 set -euo pipefail
@@ -22,7 +26,36 @@ case "$which" in
     printf '%s\n' "$q"
     exit 0 ;;
 10.0) ;;
-*) die "unknown L0 '$which': 10.0 (bookworm-backports) or 7.2 (the system's)" ;;
+10.2)
+    src=$MF_BUILD/qemu bld=$MF_BUILD/qemu-l0
+    [ -d "$src/.git" ] || die "no QEMU source in build/qemu: run ./configure first"
+    # The source's tree, not the commit: build/qemu is made again with new
+    # commit dates whenever the series changes, from the same source.
+    want=$(git -C "$src" rev-parse 'base^{tree}')
+    if [ "$(cat "$bld/.done" 2>/dev/null)" != "$want" ]; then
+        step "rig: building the L0 QEMU 10.2.2 (TCG only, without the series) into build/qemu-l0 (~10 min on 2 cores, less with ccache)"
+        tools_env
+        rm -rf "$bld"
+        git -C "$src" worktree prune
+        git -C "$src" worktree add -q -f --detach "$bld/src" base
+        # The release tarball's subprojects (keycodemapdb, softfloat) are not in git.
+        cp -an "$src/subprojects/." "$bld/src/subprojects/"
+        mkdir -p "$bld/src/build"
+        flags=(--target-list=x86_64-softmmu --enable-tcg --disable-kvm --disable-docs
+               --disable-rust --disable-install-blobs --disable-werror --disable-gtk
+               --disable-sdl --disable-vnc --disable-spice --python=/usr/bin/python3)
+        [ -x /usr/lib/ccache/cc ] && flags+=(--cc=/usr/lib/ccache/cc --cxx=/usr/lib/ccache/c++)
+        (cd "$bld/src/build" && ../configure "${flags[@]}" > configure.log 2>&1) ||
+            die "L0 QEMU configure failed (log: build/qemu-l0/src/build/configure.log)"
+        NINJA_STATUS='[L0 QEMU %f/%t %es] ' ninja -C "$bld/src/build" qemu-system-x86_64 |
+            awk '/^\[L0 QEMU/ { n++; if (n % 200 && $0 !~ /FAILED/) next } { print; fflush() }' >&2
+        [ "${PIPESTATUS[0]}" = 0 ] || die "L0 QEMU build failed"
+        echo "$want" > "$bld/.done"
+    fi
+    # Firmware: the system's SeaBIOS and qemu-system-data's option ROMs.
+    printf '%s\n' "$bld/src/build/qemu-system-x86_64" -L /usr/share/seabios -L /usr/share/qemu
+    exit 0 ;;
+*) die "unknown L0 '$which': 10.0 (bookworm-backports), 10.2 (built here) or 7.2 (the system's)" ;;
 esac
 
 ver=$RIG_L0_DEB_VERSION
