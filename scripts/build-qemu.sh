@@ -11,10 +11,8 @@ export PKG_CONFIG_PATH="$MF_BUILD/prefix/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_C
 flags=(--target-list=x86_64-softmmu --enable-kvm --disable-tcg --enable-memfault
        --disable-docs --disable-rust --disable-install-blobs --disable-werror
        --python=/usr/bin/python3)
-# QEMU's configure names the compiler in meson's native file, where meson does
-# not add ccache by itself: the ccache package's masquerading links do, so a
-# fresh checkout builds from the cache ($MF_CACHE/ccache, shared by checkouts).
-[ -x /usr/lib/ccache/cc ] && flags+=(--cc=/usr/lib/ccache/cc --cxx=/usr/lib/ccache/c++)
+# shellcheck disable=SC2207
+flags+=($(qemu_ccache_flags))
 want="${flags[*]}"
 if [ "$(cat "$bld/.mf-configure" 2>/dev/null)" != "$want" ]; then
     step "QEMU: configure ${flags[*]:0:4}"
@@ -25,9 +23,8 @@ if [ "$(cat "$bld/.mf-configure" 2>/dev/null)" != "$want" ]; then
 fi
 
 step "QEMU: build qemu-system-x86_64 and migration-test (ccache: $CCACHE_DIR)"
-NINJA_STATUS='[QEMU %f/%t %es] ' ninja -C "$bld" qemu-system-x86_64 tests/qtest/migration-test "$@" |
-    awk '/^\[QEMU/ { n++; if (n % 100 && $0 !~ /FAILED/) next } { print; fflush() }'
-[ "${PIPESTATUS[0]}" = 0 ] || die "QEMU build failed"
+qemu_ninja QEMU 100 "$bld" qemu-system-x86_64 tests/qtest/migration-test "$@" ||
+    die "QEMU build failed"
 
 # A QEMU run from its build tree looks for firmware in qemu-bundle: point it at
 # Debian's seabios, qemu-system-data and ipxe-qemu files.

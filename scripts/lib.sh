@@ -55,6 +55,25 @@ apt_install() {
         die "could not install: $need"
 }
 
+# QEMU's configure names the compiler in meson's native file, where meson does
+# not add ccache by itself: the ccache package's masquerading links do, so a
+# fresh checkout builds from the cache ($MF_CACHE/ccache, shared by checkouts).
+qemu_ccache_flags() {
+    if [ -x /usr/lib/ccache/cc ]; then echo --cc=/usr/lib/ccache/cc --cxx=/usr/lib/ccache/c++; fi
+}
+
+# ninja for a QEMU build, showing every EVERY-th progress line and every
+# failure under LABEL; returns ninja's status.
+#   qemu_ninja LABEL EVERY BUILD_DIR TARGET...
+qemu_ninja() {
+    local label=$1 every=$2
+    shift 2
+    NINJA_STATUS="[$label %f/%t %es] " ninja -C "$@" |
+        awk -v l="[$label " -v e="$every" \
+            'index($0, l) == 1 { n++; if (n % e && $0 !~ /FAILED/) next } { print; fflush() }'
+    return "${PIPESTATUS[0]}"
+}
+
 # Tools unpacked from trixie packages (meson, pycotap) come first.
 tools_env() {
     export PATH="$MF_BUILD/tools/usr/bin:$PATH"

@@ -44,12 +44,12 @@ case "$which" in
         flags=(--target-list=x86_64-softmmu --enable-tcg --disable-kvm --disable-docs
                --disable-rust --disable-install-blobs --disable-werror --disable-gtk
                --disable-sdl --disable-vnc --disable-spice --python=/usr/bin/python3)
-        [ -x /usr/lib/ccache/cc ] && flags+=(--cc=/usr/lib/ccache/cc --cxx=/usr/lib/ccache/c++)
+        # shellcheck disable=SC2207
+        flags+=($(qemu_ccache_flags))
         (cd "$bld/src/build" && ../configure "${flags[@]}" > configure.log 2>&1) ||
             die "L0 QEMU configure failed (log: build/qemu-l0/src/build/configure.log)"
-        NINJA_STATUS='[L0 QEMU %f/%t %es] ' ninja -C "$bld/src/build" qemu-system-x86_64 |
-            awk '/^\[L0 QEMU/ { n++; if (n % 200 && $0 !~ /FAILED/) next } { print; fflush() }' >&2
-        [ "${PIPESTATUS[0]}" = 0 ] || die "L0 QEMU build failed"
+        qemu_ninja 'L0 QEMU' 200 "$bld/src/build" qemu-system-x86_64 >&2 ||
+            die "L0 QEMU build failed"
         echo "$want" > "$bld/.done"
     fi
     # Firmware: the system's SeaBIOS and qemu-system-data's option ROMs.
