@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <ctime>
 #include <thread>
 #include <vector>
@@ -59,6 +60,15 @@ MemfaultStatus Engine::phase_status(Phase p) {
     return MEMFAULT_EINVAL;
 }
 
+namespace {
+// The callouts the calling thread is inside, and of which engine (a vCPU
+// thread serves one engine at a time).
+thread_local struct {
+    const Engine *engine = nullptr;
+    std::uint32_t depth = 0;
+} tls_callouts;
+} // namespace
+
 MemfaultStatus Engine::move_to(Phase p) {
     int cur = phase_.load(std::memory_order_relaxed);
     // Only forward.  seq_cst: pairs with the acquire in phase(), and with
@@ -78,21 +88,35 @@ MemfaultStatus Engine::move_to(Phase p) {
     }
     // Whoever moved the phase, return only once no vCPU thread is inside a
     // callout it began before it could see the new phase.  Callouts are short
-    // (an eventfd write, a statistics lock), so yielding is enough.
-    while (callouts_.load(std::memory_order_seq_cst) != 0)
-        std::this_thread::yield();
+    // (an eventfd write, a statistics lock), so yielding is enough, except a
+    // vCPU's own send without ops->requests_queued, which lasts as long as
+    // the network makes it: after a while, sleep between looks.
+    // A callout may end the engine itself (a provider failing the migration
+    // from inside its send): the callouts this thread is inside are not waited for.
+    const std::uint32_t own = tls_callouts.engine == this ? tls_callouts.depth : 0;
+    for (unsigned spins = 0; callouts_.load(std::memory_order_seq_cst) > own; spins++) {
+        if (spins < 1000)
+            std::this_thread::yield();
+        else
+            std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
     return MEMFAULT_OK;
 }
 
 bool Engine::enter_callout() {
     callouts_.fetch_add(1, std::memory_order_seq_cst);
-    if (static_cast<Phase>(phase_.load(std::memory_order_seq_cst)) == Phase::kRunning)
-        return true;
-    leave_callout();
-    return false;
+    if (static_cast<Phase>(phase_.load(std::memory_order_seq_cst)) != Phase::kRunning) {
+        callouts_.fetch_sub(1, std::memory_order_release);
+        return false;
+    }
+    if (tls_callouts.depth++ == 0)
+        tls_callouts.engine = this;
+    return true;
 }
 
 void Engine::leave_callout() {
+    if (--tls_callouts.depth == 0)
+        tls_callouts.engine = nullptr;
     // release: what the callout did happens before move_to()'s return
     callouts_.fetch_sub(1, std::memory_order_release);
 }
@@ -180,7 +204,13 @@ bool Engine::issue(Vcpu &v, const Block &b, std::uint64_t first, std::uint64_t n
         v.queued.add();
         return queue_.push({&b, first, n});
     }
-    if (send(b, first, n) == 0) {
+    // Without a sender thread the vCPU sends the request itself: a callout
+    // like the others, which end(), fail() and shutdown() wait for.
+    if (!enter_callout())
+        return false; // over: the wait that follows returns the phase's status
+    const int r = send(b, first, n);
+    leave_callout();
+    if (r == 0) {
         v.sent.add();
         v.pages_requested.add(n);
     } else {

@@ -122,9 +122,10 @@ private:
 
     // Send [first, first + n) block pages of @b.  Returns 0 or -errno.
     int send(const Block &b, std::uint64_t first, std::uint64_t n);
-    // vCPU-thread callouts (ops_.requests_queued, ops_.wait_begin) happen
-    // between enter_callout() returning true and leave_callout(); move_to()
-    // waits for them.  False: demand paging is over, call nothing.
+    // vCPU-thread callouts (ops_.requests_queued, ops_.wait_begin, and
+    // ops_.send_request without requests_queued) happen between
+    // enter_callout() returning true and leave_callout(); move_to() waits
+    // for those of other threads.  False: demand paging is over, call nothing.
     bool enter_callout();
     void leave_callout();
     // ops_.wait_begin, when set: @vcpu begins to wait for @block_page of @b.

@@ -188,16 +188,17 @@ MemfaultStatus memfault_kvm_probe(int kvm_fd, MemfaultKvmSupport *out);
  * A given vCPU index must be driven by one thread at a time (its vCPU
  * thread).
  *
- * Callbacks on vCPU threads (ops->requests_queued, ops->wait_begin) are made
- * only while demand paging runs, and memfault_engine_end(), _fail() and
+ * Callbacks on vCPU threads (ops->requests_queued, ops->wait_begin, and
+ * ops->send_request when there is no ops->requests_queued) are made only
+ * while demand paging runs, and memfault_engine_end(), _fail() and
  * _shutdown() return only after every such callback in progress has
  * returned: after them, no vCPU thread is inside the VMM's callbacks, so the
- * VMM may tear down what those use.  (A callback must therefore not call
- * them, and their caller must not hold a lock that a callback takes: QEMU's
- * wait_begin takes page_request_mutex.)  ops->send_request is not covered:
- * it runs on the threads that call memfault_send_queued(),
- * memfault_request_page() or memfault_resend_requests() (and, without
- * ops->requests_queued, on vCPU threads), which the VMM joins itself.
+ * VMM may tear down what those use.  (A callback may call them: they do not
+ * wait for the callback they are called from.  Their caller must not hold a
+ * lock that a callback takes: QEMU's wait_begin takes page_request_mutex.)
+ * The other threads that call ops->send_request, those in
+ * memfault_send_queued(), memfault_request_page() or
+ * memfault_resend_requests(), the VMM joins itself.
  */
 
 typedef struct MemfaultEngine MemfaultEngine;

@@ -14,8 +14,8 @@
 //    slot (seeding, hot-plug and arrivals raced but agree);
 //  - teardown (shutdown, fail, or free) while vCPUs wait returns them all;
 //  - in the rounds with a sender thread (ops->requests_queued, as QEMU runs
-//    it), no vCPU thread ever sends, and no callback comes after the teardown
-//    returned.
+//    it), no vCPU thread ever sends; in every round, no callback on a vCPU
+//    thread (its own sends included) comes after the teardown returned.
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -102,6 +102,7 @@ struct Source {
               (unsigned long long)len);
         CHECK(off + len <= kNpages[b] * kPsize[b], "request past the block end");
         CHECK(!(s->queued && t_vcpu), "a vCPU thread sent a request with a sender thread");
+        CHECK(!(t_vcpu && s->torn_down.load()), "a vCPU thread sent a request after the teardown returned");
         s->sends++;
         thread_local std::minstd_rand r(std::hash<std::thread::id>{}(std::this_thread::get_id()));
         if (r() % 1000 < s->drop_permille.load(std::memory_order_relaxed))
