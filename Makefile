@@ -6,9 +6,10 @@
 #                        (~15 min more)
 #   make soak            SOAK_N (200) postcopy migrations with memfault=on in the
 #                        rig, plain/preempt x sequential/random, memory checked
-#                        each time, a tally at the end (~1 min per 4 runs); then
-#                        SOAK_LINUX_N (20) of the Linux test guest, 2 vCPUs
-#                        (tests/guest/linux; ~1.5 min each)
+#                        each time, a tally at the end; then SOAK_LINUX_N (20)
+#                        of the Linux test guest, 2 vCPUs (tests/guest/linux);
+#                        SOAK_JOBS (2) L1s at a time, under the L0 QEMU SOAK_L0
+#                        (10.2)
 #   make bench           the full benchmarks (tests/bench/run; ~1 h, results in
 #                        build/bench/<date>; docs/benchmarks.md is one such run)
 #   make export-patches  write the commits of build/qemu back to patches/qemu
@@ -30,12 +31,14 @@ check-full: build
 
 SOAK_N ?= 200
 SOAK_LINUX_N ?= 20
+SOAK_JOBS ?= 2
+SOAK_L0 ?= 10.2
 LINUX_GUEST = $(CURDIR)/build/lib/tests/guest/linux-guest
 soak: build
 	rc=0; \
-	tests/rig/migrate-loop --vary --runs $(SOAK_N) --per-boot 20 -- \
+	tests/rig/migrate-loop --l0 $(SOAK_L0) --jobs $(SOAK_JOBS) --vary --runs $(SOAK_N) --per-boot 20 -- \
 	    --memfault on --expect-exits --postcopy-bw 16 || rc=1; \
-	tests/rig/migrate-loop --runs $(SOAK_LINUX_N) --per-boot 5 -- \
+	tests/rig/migrate-loop --l0 $(SOAK_L0) --jobs $(SOAK_JOBS) --runs $(SOAK_LINUX_N) --per-boot 5 -- \
 	    --linux-kernel $(LINUX_GUEST).vmlinuz --linux-initrd $(LINUX_GUEST).cpio.gz \
 	    --smp 2 --mem 256 --memfault on --expect-exits --postcopy-bw 16 || rc=1; \
 	exit $$rc
