@@ -22,8 +22,9 @@ if [ "$(cat "$bld/.mf-configure" 2>/dev/null)" != "$want" ]; then
     echo "$want" > "$bld/.mf-configure"
 fi
 
-step "QEMU: build qemu-system-x86_64 and migration-test (ccache: $CCACHE_DIR)"
-qemu_ninja QEMU 100 "$bld" qemu-system-x86_64 tests/qtest/migration-test "$@" ||
+step "QEMU: build qemu-system-x86_64, migration-test and test-postcopy-memfault (ccache: $CCACHE_DIR)"
+qemu_ninja QEMU 100 "$bld" qemu-system-x86_64 tests/qtest/migration-test \
+    tests/unit/test-postcopy-memfault "$@" ||
     die "QEMU build failed"
 
 # A QEMU run from its build tree looks for firmware in qemu-bundle: point it at
