@@ -114,10 +114,31 @@ ONE_TABLE_WITNESS = "postcopy_memfault_setup"
 RESEND_EVENT = "postcopy_memfault_resend"
 # Each request the engine hands to the return path: "pc.ram offset 0x.. len 0x..".
 REQUEST_EVENT = "postcopy_memfault_request"
+# When the destination's VM started (its "dst-postcopy-bh-vm-started"
+# checkpoint) and when postcopy ended there: a run without memory-fault exits
+# tells from them whether its vCPUs ran while pages were still missing.
+TIMELINE_EVENTS = ("vmstate_downtime_checkpoint", "postcopy_ram_incoming_cleanup_entry")
 # A -trace log line: QEMU 10.2 writes "2026-11-30T09:20:01.123456Z event args"
 # with -msg timestamp=on; QEMU 10.0 and 7.2 wrote "pid@sec.usec:event args".
 TRACE_LINE = re.compile(r"^(\d{4}-\d\d-\d\dT[\d:.]+Z) (\w+) (.*)$")
 TRACE_LINE_OLD = re.compile(r"^\d+@(\d+)\.(\d+):(\w+) (.*)$")
+
+
+def dst_timeline(events):
+    """From a destination's trace (trace_events()): when its VM started and
+    when postcopy ended, counted from demand paging's start at LISTEN."""
+    first = {}
+    for t, ev, args in events:
+        key = args.strip() if ev == "vmstate_downtime_checkpoint" else ev
+        first.setdefault(key, t)
+    t0 = first.get(ONE_TABLE_WITNESS)
+    if t0 is None:
+        return None
+    at = {what: first.get(key) for what, key in
+          (("VM started", "dst-postcopy-bh-vm-started"),
+           ("postcopy ended", "postcopy_ram_incoming_cleanup_entry"))}
+    return ", ".join(f"{what} {(t - t0) * 1000:.0f} ms" if t is not None else f"{what}: not seen"
+                     for what, t in at.items()) + " after LISTEN"
 
 
 def trace_events(path):
@@ -474,7 +495,7 @@ class Migration:
                 self.dst_log = os.path.join(dst.dir, "dst-trace.log")
                 dst.args += ["-msg", "timestamp=on", "-D", self.dst_log]
             dst.args += [a for ev in (ONE_TABLE_EVENT, ONE_TABLE_WITNESS, RESEND_EVENT,
-                                      REQUEST_EVENT)
+                                      REQUEST_EVENT) + TIMELINE_EVENTS
                          for a in ("-trace", ev)]
         self.src, self.dst = src, dst
         proxy = None
@@ -685,8 +706,10 @@ class Migration:
         trace log is complete."""
         if "postcopy-memfault" not in info:
             return
-        events = [(ev, args) for _, ev, args in trace_events(self.dst_log)]
+        timed = list(trace_events(self.dst_log))
+        events = [(ev, args) for _, ev, args in timed]
         names = [ev for ev, _ in events]
+        self.result["dst_timeline"] = dst_timeline(timed)
         check(ONE_TABLE_WITNESS in names,
               f"destination: no {ONE_TABLE_WITNESS} in its trace log {self.dst_log}: "
               "the log is not what this test reads")
@@ -1172,6 +1195,8 @@ def summary(m, opts):
         log(f"  guest's own stalls     {r['guest_stall']} (after the switch, guest clock)")
     if r.get("request_pages"):
         log(f"  memfault requests      {r['request_pages']} (destination trace)")
+    if r.get("dst_timeline"):
+        log(f"  destination timeline   {r['dst_timeline']} (destination trace)")
     if r.get("qemu_read"):
         log(f"  QEMU's own read        {r['qemu_read']} (HMP xp during postcopy)")
     if r.get("blocked"):
