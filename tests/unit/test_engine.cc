@@ -746,7 +746,7 @@ TEST_F(EngineQueued, TheEndDropsTheQueue) {
 // inside a callback, because the VMM frees what they use right after (QEMU:
 // the fault thread's eventfd, postcopy's blocktime state).  Without
 // ops->requests_queued the vCPU sends itself, and its send is covered too
-// (the engine before 0.3.0 returned from fail() with a vCPU inside it).
+// (the engine before 0.4.1 returned from fail() with a vCPU inside its send).
 TEST_F(EngineQueued, EndWaitsForCallbacksInProgress) {
     enum Callback { kRequestsQueued, kWaitBegin, kSendRequest };
     for (Callback cb : {kRequestsQueued, kWaitBegin, kSendRequest}) {
