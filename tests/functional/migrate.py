@@ -852,11 +852,18 @@ class Migration:
         if o.expect_exits:
             check(mf is not None, "destination: query-migrate has no postcopy-memfault: "
                                   "memory-fault exits were not used")
+            why = []
+            if "dst_postcopy_passes" in self.result:
+                why.append(f"its guest made {self.result['dst_postcopy_passes']} passes "
+                           "during postcopy")
+            if not (mf["exits"] > 0 and mf["requests"] > 0) and self.dst_log and \
+                    os.path.exists(self.dst_log):
+                # When did its vCPU start, against the stream's end?
+                why.append(dst_timeline(list(trace_events(self.dst_log))) or
+                           "no timeline in its trace")
             check(mf["exits"] > 0 and mf["requests"] > 0,
                   f"destination: memfault exits={mf['exits']} requests={mf['requests']}, "
-                  "want both > 0" +
-                  (f" (its guest made {self.result['dst_postcopy_passes']} passes during postcopy)"
-                   if "dst_postcopy_passes" in self.result else ""))
+                  "want both > 0" + (f" ({'; '.join(why)})" if why else ""))
         if mf is not None and o.memfault_mechanism in ("userfault", "exit-on-missing"):
             check(mf.get("mechanism") == o.memfault_mechanism,
                   f"destination: query-migrate says mechanism {mf.get('mechanism')!r}, "
