@@ -602,10 +602,10 @@ class Migration:
             wait_status(dst, ("completed",), 60)
             if LINUX_CPUS is None:
                 # How far the destination's A/B guest got while pages were
-                # missing: one that ran then took exits; one that made no
-                # pass barely ran (the "no memory-fault exit" runs).  The
-                # Linux guest numbers its passes from the source's, so its
-                # count here would mean nothing.
+                # missing.  In a run without memory-fault exits, passes say
+                # it ran behind the stream, on pages already there; none,
+                # that it barely ran.  The Linux guest numbers its passes
+                # from the source's, so its count here would mean nothing.
                 self.result["dst_postcopy_passes"] = passes(dst) - dst_passes_at_switch
                 self.mark(f"destination: completed; its guest made "
                           f"{self.result['dst_postcopy_passes']} passes during postcopy")
