@@ -600,6 +600,7 @@ class Migration:
             info = wait_status(src, ("completed",), o.complete_timeout)
             self.mark("source: completed")
             wait_status(dst, ("completed",), 60)
+            done = "destination: completed"
             if LINUX_CPUS is None:
                 # How far the destination's A/B guest got while pages were
                 # missing.  In a run without memory-fault exits, passes say
@@ -607,10 +608,9 @@ class Migration:
                 # that it barely ran.  The Linux guest numbers its passes
                 # from the source's, so its count here would mean nothing.
                 self.result["dst_postcopy_passes"] = passes(dst) - dst_passes_at_switch
-                self.mark(f"destination: completed; its guest made "
-                          f"{self.result['dst_postcopy_passes']} passes during postcopy")
-            else:
-                self.mark("destination: completed")
+                done += (f"; its guest made {self.result['dst_postcopy_passes']} "
+                         "passes during postcopy")
+            self.mark(done)
             self.result["total_time_ms"] = info.get("total-time")
             self.result["downtime_ms"] = info.get("downtime")
             self.check_destination()
@@ -852,16 +852,17 @@ class Migration:
         if o.expect_exits:
             check(mf is not None, "destination: query-migrate has no postcopy-memfault: "
                                   "memory-fault exits were not used")
+            exited = mf["exits"] > 0 and mf["requests"] > 0
             why = []
-            if "dst_postcopy_passes" in self.result:
-                why.append(f"its guest made {self.result['dst_postcopy_passes']} passes "
-                           "during postcopy")
-            if not (mf["exits"] > 0 and mf["requests"] > 0) and self.dst_log and \
-                    os.path.exists(self.dst_log):
-                # When did its vCPU start, against the stream's end?
-                why.append(dst_timeline(list(trace_events(self.dst_log))) or
-                           "no timeline in its trace")
-            check(mf["exits"] > 0 and mf["requests"] > 0,
+            if not exited:
+                if "dst_postcopy_passes" in self.result:
+                    why.append(f"its guest made {self.result['dst_postcopy_passes']} passes "
+                               "during postcopy")
+                if self.dst_log and os.path.exists(self.dst_log):
+                    # When did its vCPU start, against the stream's end?
+                    why.append(dst_timeline(list(trace_events(self.dst_log))) or
+                               "no timeline in its trace")
+            check(exited,
                   f"destination: memfault exits={mf['exits']} requests={mf['requests']}, "
                   "want both > 0" + (f" ({'; '.join(why)})" if why else ""))
         if mf is not None and o.memfault_mechanism in ("userfault", "exit-on-missing"):
