@@ -8,12 +8,23 @@ summary() {
     "$MF_PYTHON" - "$MF_BUILD/lib/meson-logs/testlog.json" <<'PY'
 import json, sys
 counts = {}
+tails = []
 try:
     for line in open(sys.argv[1]):
         r = json.loads(line)
         counts[r["result"]] = counts.get(r["result"], 0) + 1
+        if r["result"] not in ("OK", "EXPECTEDFAIL"):
+            out = (r.get("stdout") or "") + (r.get("stderr") or "")
+            tails.append((r["name"], r["result"], out.rstrip().splitlines()[-12:]))
 except FileNotFoundError:
     pass
+# meson printed each failed test's log as it ended, far above; CI keeps only
+# the end of the output, so each failure's last lines come again here, where
+# they are kept with the summary (the rig's own "rig: error:" line among them).
+for name, result, lines in tails:
+    print(f"---- {name}: {result}, its last {len(lines)} lines ----")
+    for l in lines:
+        print("  " + l[:200])
 ok = counts.pop("OK", 0) + counts.pop("EXPECTEDFAIL", 0)
 # No test of the project skips (docs/testing.md): a skip is a test that did
 # not run, e.g. exit status 77 from a crash, and counts as failed.
