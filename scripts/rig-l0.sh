@@ -2,7 +2,7 @@
 # The rig's L0 QEMU (the TCG that runs L1): prints the command line prefix to
 # run it, one word per line, fetching and unpacking it first when needed.
 #
-#   scripts/rig-l0.sh [10.0|10.2|7.2]     (default: $MF_RIG_L0, else 10.0)
+#   scripts/rig-l0.sh [10.0|10.2|7.2]     (default: $MF_RIG_L0, else 10.2)
 #
 #   10.0  bookworm-backports' qemu-system-x86 (scripts/pins.sh: RIG_L0_*),
 #         downloaded with the private apt, checked, unpacked with dpkg-deb -x
@@ -16,7 +16,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-which=${1:-${MF_RIG_L0:-10.0}}
+which=${1:-${MF_RIG_L0:-10.2}}
 case "$which" in
 7.2)
     q=/usr/bin/qemu-system-x86_64
