@@ -417,6 +417,8 @@ def check_ab(path, start, end, total_passes=None, order=None):
 
 # Scenarios that migrate by precopy alone.
 PRECOPY_SCENARIOS = ("precopy", "refuse-guest-memfd")
+# --hold-stream: how long the stream is held waiting for the first exit.
+HOLD_TIMEOUT = 30
 
 
 class Migration:
@@ -537,9 +539,9 @@ class Migration:
             # Precopy must not converge: the switch to postcopy is ours to make.
             qmp(src, "migrate-set-parameters",
                 **{"downtime-limit": 5000 if o.scenario in PRECOPY_SCENARIOS else 1})
-            if o.postcopy_bw:
+            if o.postcopy_bw or self.hold_stream():
                 qmp(src, "migrate-set-parameters",
-                    **{"max-postcopy-bandwidth": o.postcopy_bw * MiB})
+                    **{"max-postcopy-bandwidth": (self.hold_stream() or o.postcopy_bw) * MiB})
             if o.scenario in ("recover", "kill", "stall"):
                 # Slow postcopy down so that it is still running when the cut comes.
                 qmp(src, "migrate-set-parameters",
@@ -578,6 +580,8 @@ class Migration:
             wait_status(dst, ("postcopy-active", "completed"), 60)
             self.mark("postcopy active on both sides")
             dst_passes_at_switch = passes(dst)
+            if self.hold_stream():
+                self.release_stream()
             if o.qemu_read:
                 self.qemu_reads_guest_memfd()
 
@@ -845,6 +849,44 @@ class Migration:
                     "on the source itself")
         return (f"the source's copy of that page holds {b}: the destination's copy is older "
                 "(a write the source's dirty logging missed, or one lost on the destination)")
+
+    def hold_stream(self):
+        """MiB/s the background stream is held to from the switch until the
+        destination's first memory-fault exit, or 0.
+
+        A run that must show exits needs its vCPU to meet a missing page.  One
+        L1 CPU runs both QEMUs, and now and then the destination's vCPU thread
+        got the CPU only after the stream (16 MiB/s, ~4 s for the A/B guest)
+        had delivered every page: memory intact, no exit, a failed test without
+        a bug (3 runs of about 200 in docs/rig.md's loops).  Held, the stream
+        needs a minute to win that race; requested pages still go out at once
+        (an urgent request ends QEMU's rate-limit sleep)."""
+        o = self.o
+        return o.hold_stream if (o.expect_exits and o.scenario == "plain") else 0
+
+    def release_stream(self):
+        """Wait for the destination's first exit, then give the stream its
+        --postcopy-bw (0: unlimited).  Without an exit in HOLD_TIMEOUT s the
+        stream is released all the same, and check_stats fails the run."""
+        o, dst = self.o, self.dst
+        exits = 0
+
+        def exited():
+            nonlocal exits
+            info = qmp(dst, "query-migrate")
+            exits = (info.get("postcopy-memfault") or {}).get("exits", 0)
+            return exits > 0 or info.get("status") not in ("postcopy-active",)
+
+        t = time.monotonic()
+        deadline = t + HOLD_TIMEOUT
+        while not exited() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        qmp(self.src, "migrate-set-parameters",
+            **{"max-postcopy-bandwidth": o.postcopy_bw * MiB})
+        waited = time.monotonic() - t
+        self.mark(f"stream held at {o.hold_stream} MiB/s for {waited:.1f} s: "
+                  + (f"{exits} memory-fault exits" if exits else "no memory-fault exit yet")
+                  + f"; released to {o.postcopy_bw or 'unlimited'} MiB/s")
 
     def check_stats(self, info):
         o = self.o
@@ -1289,6 +1331,11 @@ def parse_args(argv=None):
                     help="recover: how the connection is cut")
     ap.add_argument("--postcopy-bw", type=int, default=0,
                     help="max-postcopy-bandwidth on the source (MiB/s; 0: unlimited)")
+    ap.add_argument("--hold-stream", type=int, default=1, metavar="MiB/s",
+                    help="with --expect-exits, plain scenario: hold the background stream to "
+                         "this bandwidth from the switch until the destination's first "
+                         f"memory-fault exit (at most {HOLD_TIMEOUT} s), then --postcopy-bw; "
+                         "0: never hold (a measurement of the stream itself)")
     ap.add_argument("--slow-bw", type=int, default=8,
                     help="recover, kill: max-postcopy-bandwidth (MiB/s) until the cut")
     ap.add_argument("--wmem-default", type=int, metavar="BYTES",
