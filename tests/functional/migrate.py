@@ -868,19 +868,9 @@ class Migration:
         """Wait for the destination's first exit, then give the stream its
         --postcopy-bw (0: unlimited).  Without an exit in HOLD_TIMEOUT s the
         stream is released all the same, and check_stats fails the run."""
-        o, dst = self.o, self.dst
-        exits = 0
-
-        def exited():
-            nonlocal exits
-            info = qmp(dst, "query-migrate")
-            exits = (info.get("postcopy-memfault") or {}).get("exits", 0)
-            return exits > 0 or info.get("status") not in ("postcopy-active",)
-
+        o = self.o
         t = time.monotonic()
-        deadline = t + HOLD_TIMEOUT
-        while not exited() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        exits = self.wait_for_exits(HOLD_TIMEOUT)
         qmp(self.src, "migrate-set-parameters",
             **{"max-postcopy-bandwidth": o.postcopy_bw * MiB})
         waited = time.monotonic() - t
@@ -986,13 +976,18 @@ class Migration:
 
     def wait_for_exits(self, seconds):
         """With --expect-exits, wait up to @seconds for the destination's first
-        memory-fault exit; the callers check the state that follows."""
+        memory-fault exit, or until its postcopy is no longer active (no exit
+        can come then); returns the exits counted.  The callers check the
+        state that follows."""
         t = time.monotonic()
+        exits = 0
         while self.o.expect_exits and time.monotonic() - t < seconds:
-            mf = qmp(self.dst, "query-migrate").get("postcopy-memfault") or {}
-            if mf.get("exits", 0) > 0:
-                return
+            info = qmp(self.dst, "query-migrate")
+            exits = (info.get("postcopy-memfault") or {}).get("exits", 0)
+            if exits > 0 or info.get("status") != "postcopy-active":
+                break
             time.sleep(0.05)
+        return exits
 
     @staticmethod
     def threads(pid):
