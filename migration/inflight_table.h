@@ -8,13 +8,14 @@
 // the page in the table, so memfault_resend_requests() finds it.
 //
 // The table is split into shards, each with its own mutex, so vCPUs faulting
-// on different pages rarely share a lock.  No thread ever holds two shard
+// on different pages rarely share a lock; each shard is a hash table that
+// allocates nothing per page.  No thread ever holds two shard
 // locks, and nothing is called (send, wake) with a shard lock held.
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
-#include <unordered_map>
 #include <vector>
 
 #include "sync.h"
@@ -101,40 +102,85 @@ private:
             }
         }
     };
+
+    // One shard's pages: an open-addressing hash table (linear probing,
+    // deletion by backward shift, so no tombstones).  A page's request and
+    // arrival allocate nothing once the table has grown to the number of
+    // pages in flight; a node-based map costs a malloc and a free per page.
+    class Map {
+    public:
+        Map() : cells_(kInitial) {}
+        // The entry of @key; @created says whether it was added now.
+        Entry &find_or_add(PageKey key, std::uint64_t hash, bool &created);
+        // Whether @key was there; its entry is moved to @out and removed.
+        bool take(PageKey key, std::uint64_t hash, Entry &out);
+        std::uint64_t size() const { return size_; }
+        template <class F> void for_each_key(F f) const {
+            for (const Cell &c : cells_)
+                if (c.used)
+                    f(c.key);
+        }
+
+    private:
+        struct Cell {
+            PageKey key = 0;
+            bool used = false;
+            Entry entry;
+        };
+        static constexpr std::size_t kInitial = 16; // 1 << (64 - shift_)
+        std::size_t home(std::uint64_t hash) const {
+            // The hash's top bits pick the shard (shard_of()); the ones under
+            // them pick the cell: a multiplicative hash's best bits are its top.
+            return static_cast<std::size_t>((hash << kShardBits) >> shift_);
+        }
+        void grow();
+
+        std::vector<Cell> cells_;
+        unsigned shift_ = 64 - 4; // 64 - log2(cells_.size())
+        std::uint64_t size_ = 0;
+    };
+
     struct alignas(64) Shard {
         mutable Mutex mu;
-        std::unordered_map<PageKey, Entry> map MF_GUARDED_BY(mu);
+        Map map MF_GUARDED_BY(mu);
         ArrivalCounts counts MF_GUARDED_BY(mu);
     };
-    static constexpr unsigned kShards = 64;
+    static constexpr unsigned kShardBits = 6;
+    static constexpr unsigned kShards = 1u << kShardBits;
 
-    Shard &shard_of(PageKey k) {
+    static std::uint64_t hash_of(PageKey k) {
         // Fibonacci hashing: neighbouring pages land in different shards.
-        return shards_[(k * 0x9E3779B97F4A7C15ull) >> 58];
+        return k * 0x9E3779B97F4A7C15ull;
     }
+    Shard &shard_of(std::uint64_t hash) { return shards_[hash >> (64 - kShardBits)]; }
 
     std::array<Shard, kShards> shards_;
 };
 
 template <class Present>
 InflightTable::Join InflightTable::join(PageKey key, const Waiter *waiter, Present present) {
-    Shard &s = shard_of(key);
+    const std::uint64_t h = hash_of(key);
+    Shard &s = shard_of(h);
     MutexLock l(s.mu);
     if (present())
         return Join::kPresent;
-    auto [it, created] = s.map.try_emplace(key);
+    bool created;
+    Entry &e = s.map.find_or_add(key, h, created);
     if (waiter)
-        it->second.add(*waiter);
+        e.add(*waiter);
     return created ? Join::kCreated : Join::kJoined;
 }
 
 template <class Present>
 bool InflightTable::insert_if_absent(PageKey key, Present present) {
-    Shard &s = shard_of(key);
+    const std::uint64_t h = hash_of(key);
+    Shard &s = shard_of(h);
     MutexLock l(s.mu);
     if (present())
         return false;
-    return s.map.try_emplace(key).second;
+    bool created;
+    s.map.find_or_add(key, h, created);
+    return created;
 }
 
 } // namespace memfault
