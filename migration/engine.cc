@@ -61,10 +61,11 @@ MemfaultStatus Engine::phase_status(Phase p) {
 }
 
 namespace {
-// The callouts the calling thread is inside, and of which engine (a vCPU
-// thread serves one engine at a time).
+// The callouts the calling thread is inside in one engine, and the vCPU
+// whose count holds them all: its outermost callout's.
 thread_local struct {
-    const Engine *engine = nullptr;
+    const void *engine = nullptr;
+    void *vcpu = nullptr;
     std::uint32_t depth = 0;
 } tls_callouts;
 } // namespace
@@ -72,7 +73,8 @@ thread_local struct {
 MemfaultStatus Engine::move_to(Phase p) {
     int cur = phase_.load(std::memory_order_relaxed);
     // Only forward.  seq_cst: pairs with the acquire in phase(), and with
-    // callouts_ in enter_callout() (a store-load pair needs seq_cst on both).
+    // each vCPU's callouts in enter_callout() (a store-load pair needs
+    // seq_cst on both).
     while (cur < static_cast<int>(p) &&
            !phase_.compare_exchange_weak(cur, static_cast<int>(p), std::memory_order_seq_cst,
                                          std::memory_order_relaxed)) {
@@ -93,32 +95,53 @@ MemfaultStatus Engine::move_to(Phase p) {
     // the network makes it: after a while, sleep between looks.
     // A callout may end the engine itself (a provider failing the migration
     // from inside its send): the callouts this thread is inside are not waited for.
-    const std::uint32_t own = tls_callouts.engine == this ? tls_callouts.depth : 0;
-    for (unsigned spins = 0; callouts_.load(std::memory_order_seq_cst) > own; spins++) {
-        if (spins < 1000)
-            std::this_thread::yield();
-        else
-            std::this_thread::sleep_for(std::chrono::microseconds(100));
+    unsigned spins = 0;
+    for (std::uint32_t i = 0; i < nvcpus_; i++) {
+        const Vcpu &v = vcpus_[i];
+        const std::uint32_t own =
+            tls_callouts.engine == this && tls_callouts.vcpu == &v ? tls_callouts.depth : 0;
+        for (; v.callouts.load(std::memory_order_seq_cst) > own; spins++) {
+            if (spins < 1000)
+                std::this_thread::yield();
+            else
+                std::this_thread::sleep_for(std::chrono::microseconds(100));
+        }
     }
     return MEMFAULT_OK;
 }
 
-bool Engine::enter_callout() {
-    callouts_.fetch_add(1, std::memory_order_seq_cst);
+bool Engine::enter_callout(Vcpu &v) {
+    // A callout inside one of this thread's callouts (a provider calling
+    // back in) counts on the outer one's vCPU, so that move_to() can tell
+    // every callout of the calling thread from other threads'.  (Callouts
+    // nested across two engines are not followed: a VMM has one engine.)
+    const bool nested = tls_callouts.engine == this && tls_callouts.depth;
+    Vcpu &c = nested ? *static_cast<Vcpu *>(tls_callouts.vcpu) : v;
+    c.callouts.fetch_add(1, std::memory_order_seq_cst);
     if (static_cast<Phase>(phase_.load(std::memory_order_seq_cst)) != Phase::kRunning) {
-        callouts_.fetch_sub(1, std::memory_order_release);
+        c.callouts.fetch_sub(1, std::memory_order_release);
         return false;
     }
-    if (tls_callouts.depth++ == 0)
+    if (!nested && tls_callouts.depth == 0) {
         tls_callouts.engine = this;
+        tls_callouts.vcpu = &v;
+    }
+    if (tls_callouts.engine == this)
+        tls_callouts.depth++;
     return true;
 }
 
-void Engine::leave_callout() {
-    if (--tls_callouts.depth == 0)
-        tls_callouts.engine = nullptr;
+void Engine::leave_callout(Vcpu &v) {
+    Vcpu *c = &v;
+    if (tls_callouts.engine == this) {
+        c = static_cast<Vcpu *>(tls_callouts.vcpu);
+        if (--tls_callouts.depth == 0) {
+            tls_callouts.engine = nullptr;
+            tls_callouts.vcpu = nullptr;
+        }
+    }
     // release: what the callout did happens before move_to()'s return
-    callouts_.fetch_sub(1, std::memory_order_release);
+    c->callouts.fetch_sub(1, std::memory_order_release);
 }
 
 // ---- registration --------------------------------------------------------
@@ -206,10 +229,10 @@ bool Engine::issue(Vcpu &v, const Block &b, std::uint64_t first, std::uint64_t n
     }
     // Without a sender thread the vCPU sends the request itself: a callout
     // like the others, which end(), fail() and shutdown() wait for.
-    if (!enter_callout())
+    if (!enter_callout(v))
         return false; // over: the wait that follows returns the phase's status
     const int r = send(b, first, n);
-    leave_callout();
+    leave_callout(v);
     if (r == 0) {
         v.sent.add();
         v.pages_requested.add(n);
@@ -347,12 +370,12 @@ MemfaultStatus Engine::handle_exit(std::uint32_t vcpu, std::uint64_t gpa, std::u
         break;
     }
     }
-    if ((notify || !refault) && enter_callout()) {
+    if ((notify || (!refault && ops_.wait_begin)) && enter_callout(v)) {
         if (notify)
             ops_.requests_queued(opaque_);
         if (!refault)
             report_wait(b, bp, vcpu);
-        leave_callout();
+        leave_callout(v);
     }
     v.blocked_since_ns.store(t0, std::memory_order_relaxed);
     return MEMFAULT_WAIT;

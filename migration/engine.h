@@ -106,6 +106,12 @@ private:
         // Exit-on-missing, vCPU thread only: the gpa of the last exit on an
         // arrived page that was re-entered without faulting it in.
         std::uint64_t unpopulated_gpa = UINT64_MAX;
+        // This vCPU's thread is inside that many callouts.  Per vCPU, so that
+        // vCPUs do not bounce one cache line twice per fault.  seq_cst, with
+        // phase_'s store in move_to(): either move_to() sees the increment
+        // and waits, or the vCPU sees the new phase and calls nothing (a
+        // store-load pair, as in Dekker).
+        std::atomic<std::uint32_t> callouts{0};
     };
 
     struct alignas(64) SharedStats {
@@ -124,10 +130,10 @@ private:
     int send(const Block &b, std::uint64_t first, std::uint64_t n);
     // vCPU-thread callouts (ops_.requests_queued, ops_.wait_begin, and
     // ops_.send_request without requests_queued) happen between
-    // enter_callout() returning true and leave_callout(); move_to() waits
+    // enter_callout(v) returning true and leave_callout(v); move_to() waits
     // for those of other threads.  False: demand paging is over, call nothing.
-    bool enter_callout();
-    void leave_callout();
+    bool enter_callout(Vcpu &v);
+    void leave_callout(Vcpu &v);
     // ops_.wait_begin, when set: @vcpu begins to wait for @block_page of @b.
     // Inside a callout.
     void report_wait(const Block &b, std::uint64_t block_page, std::uint32_t vcpu);
@@ -167,10 +173,6 @@ private:
     SharedStats shared_;
     SendQueue queue_; // requests vCPUs created, for send_queued()
     std::atomic<int> phase_{static_cast<int>(Phase::kRunning)};
-    // vCPU threads inside a callout now.  seq_cst, with phase_'s store in
-    // move_to(): either move_to() sees the increment and waits, or the vCPU
-    // sees the new phase and calls nothing (a store-load pair, as in Dekker).
-    std::atomic<std::uint32_t> callouts_{0};
 };
 
 } // namespace memfault

@@ -623,6 +623,26 @@ TEST_F(Engine, MaliciousSourceCannotBreakTheEngine) {
     EXPECT_EQ(memfault_vcpu_wait(e, 0, kBound), MEMFAULT_FAILED);
 }
 
+// A provider that calls back in from a vCPU's send may fault another vCPU
+// there, whose send ends the engine: fail() must not wait for the callouts
+// of its own thread, whichever vCPU they were made for (counted on the
+// inner vCPU, the inner callout would be waited for forever).
+TEST_F(Engine, FailFromASendNestedInAnotherVcpusSend) {
+    src.allow_any();
+    src.on_send = [&](const Request &r) {
+        if (r.offset == 0xb0000)
+            EXPECT_EQ(fault(3, 0xb1000), MEMFAULT_WAIT);
+        if (r.offset == 0xb1000)
+            EXPECT_EQ(memfault_engine_fail(e), MEMFAULT_OK);
+        return 0;
+    };
+    EXPECT_EQ(fault(2, 0xb0000), MEMFAULT_WAIT);
+    EXPECT_EQ(memfault_vcpu_wait(e, 2, kBound), MEMFAULT_FAILED);
+    EXPECT_EQ(memfault_vcpu_wait(e, 3, kBound), MEMFAULT_FAILED);
+    // Every callout was left: ending the engine again from outside returns.
+    EXPECT_EQ(memfault_engine_shutdown(e), MEMFAULT_OK);
+}
+
 TEST_F(Engine, StatsAreReadableWhileBusy) {
     src.allow_any();
     std::atomic<bool> stop{false};
