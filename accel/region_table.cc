@@ -166,12 +166,18 @@ MemfaultStatus RegionTable::remove_slot(std::uint32_t id) {
 //
 // Races with mark_arrived() on another thread, which sets arrived bits and
 // then clears userfault bits in the slots of the snapshot it loads.  A Dekker
-// pair of seq_cst fences makes sure no bit is left set for an arrived page:
+// pair makes sure no bit is left set for an arrived page: a seq_cst fence
+// here, seq_cst operations there (on x86 a locked RMW is already a full
+// barrier, so the arrival path, run once per page, pays no fence):
 //   here:          (slot published) set bits; FENCE; re-read arrived, clear
-//   mark_arrived:  set arrived;               FENCE; load snapshot, clear bits
-// Either our re-read sees the arrival, or the arrival's fence comes after
-// ours, so it sees the published slot and its clear comes after our set in
-// the word's modification order.
+//   mark_arrived:  set arrived (seq_cst RMW); load snapshot (seq_cst);
+//                  clear bits (seq_cst RMW)
+// If our re-read misses the arrival, our fence precedes the arrival's set in
+// the single total order S (the re-read is coherence-ordered before it), so
+// it also precedes the snapshot load and the clear that follow the set.  The
+// load then sees the published slot, and the clear comes after our set in
+// the word's modification order: were either earlier, it would precede our
+// fence in S ([atomics.order]/4).  Either way no bit stays set.
 void RegionTable::seed_slot(Slot &s) {
     const Block &b = *s.block;
     const std::uint64_t base = s.offset / kvm_page_size_;
@@ -184,7 +190,7 @@ void RegionTable::seed_slot(Slot &s) {
         // seeded flag visible before any bit; see Block::seeded)
         s.userfault.or_bits(i, take, ~arrived, std::memory_order_release);
     }
-    std::atomic_thread_fence(std::memory_order_seq_cst); // pairs with mark_arrived()'s fence
+    std::atomic_thread_fence(std::memory_order_seq_cst); // pairs with mark_arrived()'s seq_cst ops
     for (std::uint64_t i = 0; i < n; i += AtomicBitmap::kBits) {
         unsigned take = static_cast<unsigned>(std::min<std::uint64_t>(AtomicBitmap::kBits, n - i));
         AtomicBitmap::Word arrived = b.arrived.load_bits(base + i, take, std::memory_order_relaxed);
@@ -222,11 +228,12 @@ MemfaultStatus RegionTable::seed_block(std::string_view idstr, const unsigned lo
 }
 
 std::uint64_t RegionTable::mark_arrived(Block &b, std::uint64_t first, std::uint64_t n) {
-    // release: pairs with the acquire in Block::page_present(); whoever sees
-    // the bit also sees everything the placing thread did before (the page).
-    std::uint64_t newly = b.arrived.set_range(first, n, std::memory_order_release);
-    std::atomic_thread_fence(std::memory_order_seq_cst); // pairs with seed_slot()'s fence
-    const Snapshot::BlockSlots *bs = current().find_block(&b);
+    // Release (within seq_cst): pairs with the acquire in Block::page_present();
+    // whoever sees the bit also sees everything the placing thread did before
+    // (the page).  seq_cst here and on the two below: they pair with
+    // seed_slot()'s fence (see there).
+    std::uint64_t newly = b.arrived.set_range(first, n, std::memory_order_seq_cst);
+    const Snapshot::BlockSlots *bs = snap_.load(std::memory_order_seq_cst)->find_block(&b);
     if (!bs)
         return newly;
     const std::uint64_t first_off = first * kvm_page_size_, end_off = (first + n) * kvm_page_size_;
@@ -234,10 +241,11 @@ std::uint64_t RegionTable::mark_arrived(Block &b, std::uint64_t first, std::uint
         std::uint64_t lo = std::max(first_off, s->offset), hi = std::min(end_off, s->offset + s->size);
         if (lo >= hi)
             continue;
-        // release: pairs with KVM's read of the bitmap (KVM Userfault's
-        // store-release / load-acquire protocol) -- the page is in place.
+        // Release (within seq_cst): pairs with KVM's read of the bitmap (KVM
+        // Userfault's store-release / load-acquire protocol) -- the page is
+        // in place.  seq_cst: see seed_slot().
         s->userfault.clear_range((lo - s->offset) / kvm_page_size_, (hi - lo) / kvm_page_size_,
-                                 std::memory_order_release);
+                                 std::memory_order_seq_cst);
     }
     return newly;
 }
