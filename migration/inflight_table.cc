@@ -71,7 +71,7 @@ void InflightTable::Map::grow() {
 
 bool InflightTable::complete(PageKey key, std::vector<Waiter> &out, bool first_arrival) {
     const std::uint64_t h = hash_of(key);
-    Shard &s = shard_of(h);
+    Shard &s = shard_of(key);
     // Taken out under the lock, read after it: the waiters of a page are
     // this call's alone once it is out of the table.
     Entry e;

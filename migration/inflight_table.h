@@ -8,9 +8,9 @@
 // the page in the table, so memfault_resend_requests() finds it.
 //
 // The table is split into shards, each with its own mutex, so vCPUs faulting
-// on different pages rarely share a lock; each shard is a hash table that
-// allocates nothing per page.  No thread ever holds two shard
-// locks, and nothing is called (send, wake) with a shard lock held.
+// on memory of their own rarely share a lock; each shard is a hash table
+// that allocates nothing per page.  No thread ever holds two shard locks,
+// and nothing is called (send, wake) with a shard lock held.
 #pragma once
 
 #include <array>
@@ -129,9 +129,8 @@ private:
         };
         static constexpr std::size_t kInitial = 16; // 1 << (64 - shift_)
         std::size_t home(std::uint64_t hash) const {
-            // The hash's top bits pick the shard (shard_of()); the ones under
-            // them pick the cell: a multiplicative hash's best bits are its top.
-            return static_cast<std::size_t>((hash << kShardBits) >> shift_);
+            // A multiplicative hash's best bits are its top ones.
+            return static_cast<std::size_t>(hash >> shift_);
         }
         void grow();
 
@@ -148,11 +147,13 @@ private:
     static constexpr unsigned kShardBits = 6;
     static constexpr unsigned kShards = 1u << kShardBits;
 
-    static std::uint64_t hash_of(PageKey k) {
-        // Fibonacci hashing: neighbouring pages land in different shards.
-        return k * 0x9E3779B97F4A7C15ull;
-    }
-    Shard &shard_of(std::uint64_t hash) { return shards_[hash >> (64 - kShardBits)]; }
+    // A shard holds runs of 1 << kRunBits (64) neighbouring pages: a vCPU's
+    // stream and its read-ahead stay in one shard, and vCPUs working on
+    // memory of their own do not pass shard locks back and forth.  Runs are
+    // spread over the shards by Fibonacci hashing.
+    static constexpr unsigned kRunBits = 6;
+    static std::uint64_t hash_of(PageKey k) { return k * 0x9E3779B97F4A7C15ull; }
+    Shard &shard_of(PageKey k) { return shards_[hash_of(k >> kRunBits) >> (64 - kShardBits)]; }
 
     std::array<Shard, kShards> shards_;
 };
@@ -160,7 +161,7 @@ private:
 template <class Present>
 InflightTable::Join InflightTable::join(PageKey key, const Waiter *waiter, Present present) {
     const std::uint64_t h = hash_of(key);
-    Shard &s = shard_of(h);
+    Shard &s = shard_of(key);
     MutexLock l(s.mu);
     if (present())
         return Join::kPresent;
@@ -174,7 +175,7 @@ InflightTable::Join InflightTable::join(PageKey key, const Waiter *waiter, Prese
 template <class Present>
 bool InflightTable::insert_if_absent(PageKey key, Present present) {
     const std::uint64_t h = hash_of(key);
-    Shard &s = shard_of(h);
+    Shard &s = shard_of(key);
     MutexLock l(s.mu);
     if (present())
         return false;
