@@ -5,9 +5,16 @@ memfault=off, in the same run, over several networks.
     postcopy_bench.py --qemu BIN --guest NAME=IMG [--guest NAME=IMG ...]
                       --out FILE.json [--nets lo,veth:0,veth:0.1,veth:1]
                       [--reps N] [--postcopy-bw MiB/s]
+    postcopy_bench.py ... --linux-kernel VMLINUZ --linux-initrd CPIO
+                      --guest NAME=linux:VCPUS[:seq|random] ...
 
-Every migration is tests/functional/migrate.py's (the A/B guest, integrity
-checked, memory-fault exits required with memfault=on).  Per migration the
+Every migration is tests/functional/migrate.py's (the A/B guest, or the Linux
+test guest with one memtouch thread per vCPU, integrity checked, memory-fault
+exits required with memfault=on).  For the Linux guest the run also keeps
+what the guest measured on its own clock (tests/guest/linux/memtouch.c): each
+vCPU's stalled time (the gaps of over 1 ms between two page touches) and the
+longest gap, on the destination -- the one stall measure that is the same on
+both paths, and that counts what async page faults hide from QEMU.  Per migration the
 destination logs its fault trace events (migrate.py --dst-trace); this script
 turns them into fault-to-resume latencies measured the same way on both
 paths: from the vCPU's memory-fault exit to its wake-up (memfault=on), or
@@ -236,8 +243,14 @@ def migrate_once(opts, guest, mode, net, preempt):
         mechanism = None
         if memfault == "eom":   # memfault=on with KVM_MEM_EXIT_ON_MISSING
             mechanism = "exit-on-missing"
-        args = ["--qemu", opts.qemu, "--guest", guest,
-                "--memfault", "on" if mechanism else memfault,
+        if guest.startswith("linux:"):
+            _, vcpus, mt_mode = (guest.split(":") + ["seq"])[:3]
+            args = ["--qemu", opts.qemu, "--linux-kernel", opts.linux_kernel,
+                    "--linux-initrd", opts.linux_initrd, "--smp", vcpus,
+                    "--mem", str(opts.linux_mem), "--mt-mode", mt_mode]
+        else:
+            args = ["--qemu", opts.qemu, "--guest", guest]
+        args += ["--memfault", "on" if mechanism else memfault,
                 "--postcopy-bw", str(opts.postcopy_bw), "--dst-trace", trace]
         if readahead:
             args += ["--memfault-readahead", readahead]
@@ -289,6 +302,11 @@ def migrate_once(opts, guest, mode, net, preempt):
         "dst_memfault": mf,
         "path": path,
     }
+    if "guest_stalled_ms" in m.result:   # the Linux guest, on its own clock
+        stalled = m.result["guest_stalled_ms"]
+        r.update(vcpus=len(stalled), guest_stalled_ms=stalled,
+                 guest_stalled_total_ms=sum(stalled.values()),
+                 guest_longest_stall_ms=m.result["guest_longest_stall_us"] / 1000)
     if memfault == "on" and not mf:
         raise TestFailure("memfault=on but the destination reports no postcopy-memfault")
     return r
@@ -299,6 +317,9 @@ def fmt(r):
     ps = "-" if r["postcopy_s"] is None else f"{r['postcopy_s']:.2f}"
     s = (f"{r['faults']} waits, latency p50 {f(r['p50_us'])} p99 {f(r['p99_us'])} "
          f"max {f(r['max_us'])} us, blocked {r['blocked_ms']:.0f} ms, postcopy {ps} s")
+    if "guest_stalled_total_ms" in r:
+        s += (f"; the guest's own clock: stalled {r['guest_stalled_total_ms']} ms over "
+              f"{r['vcpus']} vCPUs, longest stall {r['guest_longest_stall_ms']:.1f} ms")
     p = r.get("path")
     if p:
         s += (f"\n#   path: {p['requests']} requests, {p['served_from_queue']} served from the "
@@ -315,7 +336,13 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--qemu", required=True)
     ap.add_argument("--guest", action="append", required=True, metavar="NAME=IMG",
-                    help="an A/B guest image, e.g. sequential=ab-guest.bin")
+                    help="an A/B guest image, e.g. sequential=ab-guest.bin, or "
+                         "linux:VCPUS[:seq|random], the Linux test guest with that many "
+                         "vCPUs (needs --linux-kernel and --linux-initrd)")
+    ap.add_argument("--linux-kernel", metavar="VMLINUZ")
+    ap.add_argument("--linux-initrd", metavar="CPIO")
+    ap.add_argument("--linux-mem", type=int, default=256, metavar="MiB",
+                    help="the Linux guest's RAM (memtouch takes 32 MiB per vCPU)")
     ap.add_argument("--out", required=True, help="JSON results")
     ap.add_argument("--nets", default="lo,veth:0,veth:0.1,veth:1",
                     help="comma-separated: lo, veth:RTT_MS; a '+preempt' suffix turns "
@@ -337,7 +364,13 @@ def main():
     guests = []
     for g in opts.guest:
         name, _, img = g.partition("=")
-        if not img or not os.path.isfile(img):
+        if img.startswith("linux:"):
+            if not re.fullmatch(r"linux:[1-8](:seq|:random)?", img):
+                ap.error(f"--guest {g}: want NAME=linux:VCPUS[:seq|random], 1-8 vCPUs")
+            if not (opts.linux_kernel and opts.linux_initrd and os.path.isfile(opts.linux_kernel)
+                    and os.path.isfile(opts.linux_initrd)):
+                ap.error(f"--guest {g}: needs --linux-kernel and --linux-initrd, existing files")
+        elif not img or not os.path.isfile(img):
             ap.error(f"--guest {g}: want NAME=IMAGE of an existing file")
         guests.append((name, img))
     nets = []

@@ -776,6 +776,10 @@ class Migration:
             stalled[m.group(1)] = stalled.get(m.group(1), 0) + int(m.group(4))
         self.result["guest_stall"] = (f"longest {longest / 1000:.1f} ms; stalled (gaps over 1 ms) "
                                       + ", ".join(f"cpu {c} {v} ms" for c, v in sorted(stalled.items())))
+        # The same for tests/bench: on the guest's clock, from its first line
+        # on the destination (which covers the switch) to the quit.
+        self.result["guest_longest_stall_us"] = longest
+        self.result["guest_stalled_ms"] = {int(c): v for c, v in stalled.items()}
         return (f"memtouch verified {o.mt_mib} MiB per vCPU on every pass, "
                 f"{passes(dst)} passes on the destination")
 
