@@ -423,6 +423,11 @@ HOLD_TIMEOUT = 30
 
 class Migration:
     def __init__(self, opts):
+        global LINUX_CPUS
+        # Which guest the module's helpers (passes(), the guest checks) read
+        # for: set here, so that a caller running migrations in-process
+        # (tests/bench/postcopy_bench.py) gets the same as main().
+        LINUX_CPUS = opts.smp if opts.linux_kernel else None
         self.o = opts
         self.timeline = []
         self.t0 = None
@@ -1429,10 +1434,7 @@ WMEM_DEFAULT = "/proc/sys/net/core/wmem_default"
 
 
 def main(argv=None):
-    global LINUX_CPUS
     opts = parse_args(argv)
-    if opts.linux_kernel:
-        LINUX_CPUS = opts.smp
     m = Migration(opts)
     saved = None
     try:
